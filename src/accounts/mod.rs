@@ -1,0 +1,459 @@
+//! Accounts: who can log in, with what password, in which organizations and
+//! roles, and whether they are locked. Owns the password and lockout rules;
+//! knows nothing of HTTP, sessions or OIDC.
+
+pub mod lockout;
+pub mod password;
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::{self, AccountType};
+use crate::crypto;
+use crate::store::{self, sql::AccountRecord, sql::MembershipRecord, sql::Sql};
+
+pub use password::Password;
+
+/// Stable account identifier (the `sub` of ID tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn generate() -> Self {
+        Self(crypto::hex(&crypto::random_bytes::<16>()))
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A username as the user types it, normalised for lookups and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    /// Trims and lowercases; accepts letters, digits and `._-@+`, 1–128 long.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let t = s.trim().to_lowercase();
+        if t.is_empty() {
+            return Err("enter your username or email");
+        }
+        if t.chars().count() > 128 {
+            return Err("a username is at most 128 characters");
+        }
+        if !t.chars().all(|c| c.is_alphanumeric() || "._-@+".contains(c)) {
+            return Err("a username contains only letters, digits and . _ - @ +");
+        }
+        Ok(Self(t))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A syntactically plausible email address (one `@`, a dotted domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let t = s.trim();
+        let (local, domain) = t.split_once('@').ok_or("an email address needs an @")?;
+        if local.is_empty() || local.len() > 64 || domain.len() > 253 || t.contains(char::is_whitespace) {
+            return Err("not a valid email address");
+        }
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || domain.contains('@') {
+            return Err("the email domain is not valid");
+        }
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn domain(&self) -> &str {
+        self.0.rsplit('@').next().unwrap_or("")
+    }
+}
+
+/// An E.164 phone number such as +15551234567.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let t: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
+        let digits = t
+            .strip_prefix('+')
+            .ok_or("a phone number starts with + and the country code")?;
+        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+            return Err("a phone number has 8 to 15 digits after the +");
+        }
+        Ok(Self(t))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Disabled,
+    PendingActivation,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::PendingActivation => "pending_activation",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            "pending_activation" => Some(Self::PendingActivation),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org_id: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub username: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub account_type: AccountType,
+    pub status: Status,
+    pub memberships: Vec<Membership>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    password_hash: Option<String>,
+}
+
+impl Account {
+    /// The organization the account belongs to (the first membership's).
+    pub fn org(&self) -> Option<&str> {
+        self.memberships
+            .iter()
+            .map(|m| m.org_id.as_str())
+            .find(|o| !o.is_empty())
+    }
+    pub fn roles(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.memberships.iter().map(|m| m.role.clone()).collect();
+        r.sort();
+        r.dedup();
+        r
+    }
+    fn from_records(rec: AccountRecord, memberships: Vec<MembershipRecord>) -> Result<Self, store::Error> {
+        Ok(Self {
+            id: AccountId::parse(&rec.id).ok_or_else(|| store::Error::Corrupt(format!("account id {}", rec.id)))?,
+            account_type: AccountType::parse(&rec.account_type)
+                .ok_or_else(|| store::Error::Corrupt(format!("account type {}", rec.account_type)))?,
+            status: Status::parse(&rec.status)
+                .ok_or_else(|| store::Error::Corrupt(format!("status {}", rec.status)))?,
+            username: rec.username,
+            email: rec.email,
+            phone: rec.phone,
+            memberships: memberships
+                .into_iter()
+                .map(|m| Membership {
+                    org_id: m.org_id,
+                    role: m.role,
+                })
+                .collect(),
+            created_at: rec.created_at,
+            last_login_at: rec.last_login_at,
+            password_changed_at: rec.password_changed_at,
+            password_hash: rec.password_hash,
+        })
+    }
+}
+
+/// Why a password login did not produce an account.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid credentials ({attempts_left} attempts left, unknown user: {unknown_user})")]
+    InvalidCredentials { attempts_left: i64, unknown_user: bool },
+    #[error("locked until {until}")]
+    Locked {
+        until: i64,
+        failures: i64,
+        unknown_user: bool,
+    },
+    #[error("account disabled")]
+    Disabled { account: Box<Account> },
+    #[error("account not activated")]
+    NotActivated { account: Box<Account> },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("username `{0}` is taken")]
+    UsernameTaken(String),
+    #[error(transparent)]
+    Hash(#[from] password::Error),
+    #[error(transparent)]
+    Store(store::Error),
+}
+
+#[derive(Debug)]
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub account_type: AccountType,
+    pub org: Option<String>,
+    pub roles: Vec<String>,
+    pub password: Password,
+}
+
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    sql: Sql,
+    hasher: Arc<password::Hasher>,
+    lockout: config::Lockout,
+    clock: SharedClock,
+}
+
+impl Accounts {
+    pub fn new(sql: Sql, hasher: password::Hasher, lockout: config::Lockout, clock: SharedClock) -> Self {
+        Self {
+            sql,
+            hasher: Arc::new(hasher),
+            lockout,
+            clock,
+        }
+    }
+
+    pub fn hasher(&self) -> &password::Hasher {
+        &self.hasher
+    }
+
+    pub async fn create(&self, new: NewAccount, orgs: &[config::Org], actor: &str) -> Result<Account, CreateError> {
+        let username = Username::parse(&new.username).map_err(|e| CreateError::Invalid(format!("username: {e}")))?;
+        let email = EmailAddress::parse(&new.email).map_err(|e| CreateError::Invalid(format!("email: {e}")))?;
+        let phone = new
+            .phone
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(|e| CreateError::Invalid(format!("phone: {e}")))?;
+        if let Some(org) = &new.org
+            && !orgs.iter().any(|o| &o.id == org)
+        {
+            return Err(CreateError::Invalid(format!(
+                "org: `{org}` is not declared in the configuration"
+            )));
+        }
+        if new.password.expose().chars().count() < 12 {
+            return Err(CreateError::Invalid("password: at least 12 characters".into()));
+        }
+        for r in &new.roles {
+            if r.is_empty()
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            {
+                return Err(CreateError::Invalid(format!(
+                    "role: `{r}` must be lowercase letters, digits and _"
+                )));
+            }
+        }
+        let hash = self.hasher.hash(&new.password).await?;
+        let now = self.clock.now();
+        let id = AccountId::generate();
+        let record = AccountRecord {
+            id: id.as_str().to_string(),
+            username: username.as_str().to_string(),
+            email: email.as_str().to_string(),
+            phone: phone.map(|p| p.as_str().to_string()),
+            account_type: new.account_type.as_str().to_string(),
+            status: Status::Active.as_str().to_string(),
+            password_hash: Some(hash),
+            password_changed_at: Some(now),
+            created_at: now,
+            last_login_at: None,
+        };
+        let org_id = new.org.clone().unwrap_or_default();
+        let memberships: Vec<MembershipRecord> = if new.roles.is_empty() && !org_id.is_empty() {
+            vec![MembershipRecord {
+                org_id: org_id.clone(),
+                role: "member".into(),
+            }]
+        } else {
+            new.roles
+                .iter()
+                .map(|r| MembershipRecord {
+                    org_id: org_id.clone(),
+                    role: r.clone(),
+                })
+                .collect()
+        };
+        match self.sql.insert_account(&record, &memberships, actor).await {
+            Ok(()) => {}
+            Err(store::Error::Conflict(_)) => {
+                return Err(CreateError::UsernameTaken(record.username));
+            }
+            Err(e) => return Err(CreateError::Store(e)),
+        }
+        Account::from_records(record, memberships).map_err(CreateError::Store)
+    }
+
+    pub async fn by_id(&self, id: &str) -> Result<Option<Account>, store::Error> {
+        match self.sql.account_by_id(id).await? {
+            None => Ok(None),
+            Some(rec) => {
+                let m = self.sql.memberships(&rec.id).await?;
+                Account::from_records(rec, m).map(Some)
+            }
+        }
+    }
+
+    pub async fn by_username(&self, username: &Username) -> Result<Option<Account>, store::Error> {
+        match self.sql.account_by_username(username.as_str()).await? {
+            None => Ok(None),
+            Some(rec) => {
+                let m = self.sql.memberships(&rec.id).await?;
+                Account::from_records(rec, m).map(Some)
+            }
+        }
+    }
+
+    /// Looks up by username, or by id when the argument is an account id.
+    pub async fn find(&self, who: &str) -> Result<Option<Account>, store::Error> {
+        if AccountId::parse(who).is_some()
+            && let Some(a) = self.by_id(who).await?
+        {
+            return Ok(Some(a));
+        }
+        match Username::parse(who) {
+            Ok(u) => self.by_username(&u).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Account>, store::Error> {
+        let mut out = Vec::new();
+        for rec in self.sql.list_accounts().await? {
+            let m = self.sql.memberships(&rec.id).await?;
+            out.push(Account::from_records(rec, m)?);
+        }
+        Ok(out)
+    }
+
+    /// Password login. Counters are kept per normalised username whether or
+    /// not the account exists, and an unknown username is verified against
+    /// a dummy hash, so neither the answer nor its timing tells an attacker
+    /// which usernames exist.
+    pub async fn authenticate(&self, username: &Username, password: &Password) -> Result<Account, AuthError> {
+        let now = self.clock.now();
+        let failures = self.sql.failures(username.as_str()).await?;
+        let account = self.by_username(username).await?;
+        let unknown_user = account.is_none();
+        if let Some(until) = lockout::locked_until(&failures, now) {
+            // Same work as a real attempt, so a lock cannot be told apart by timing.
+            let _ = self.hasher.verify(None, password).await;
+            return Err(AuthError::Locked {
+                until,
+                failures: failures.failures,
+                unknown_user,
+            });
+        }
+        let ok = self
+            .hasher
+            .verify(account.as_ref().and_then(|a| a.password_hash.as_deref()), password)
+            .await;
+        let account = match (ok, account) {
+            (true, Some(a)) => a,
+            _ => {
+                let next = lockout::after_failure(&failures, now, &self.lockout);
+                self.sql.put_failures(username.as_str(), &next).await?;
+                if let Some(until) = lockout::locked_until(&next, now) {
+                    return Err(AuthError::Locked {
+                        until,
+                        failures: next.failures,
+                        unknown_user,
+                    });
+                }
+                return Err(AuthError::InvalidCredentials {
+                    attempts_left: lockout::attempts_left(&next, &self.lockout),
+                    unknown_user,
+                });
+            }
+        };
+        if failures.failures > 0 {
+            self.sql.clear_failures(username.as_str()).await?;
+        }
+        match account.status {
+            Status::Active => {
+                self.sql.record_login(account.id.as_str(), now).await?;
+                Ok(account)
+            }
+            Status::Disabled => Err(AuthError::Disabled {
+                account: Box::new(account),
+            }),
+            Status::PendingActivation => Err(AuthError::NotActivated {
+                account: Box::new(account),
+            }),
+        }
+    }
+
+    /// Clears the failure counter of a username (admin unlock).
+    pub async fn unlock(&self, username: &str) -> Result<bool, store::Error> {
+        self.sql.clear_failures(username).await
+    }
+
+    pub async fn set_status(&self, id: &AccountId, status: Status) -> Result<bool, store::Error> {
+        self.sql.set_account_status(id.as_str(), status.as_str()).await
+    }
+
+    pub async fn failure_record(&self, username: &str) -> Result<store::sql::FailureRecord, store::Error> {
+        self.sql.failures(username).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers_accept_and_reject() {
+        assert_eq!(Username::parse("  Alice.Smith ").unwrap().as_str(), "alice.smith");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("a b").is_err());
+        assert!(Username::parse("<script>").is_err());
+        assert_eq!(
+            EmailAddress::parse("Jo@North.Example").unwrap().as_str(),
+            "Jo@north.example"
+        );
+        assert!(EmailAddress::parse("jo@localhost").is_err());
+        assert!(EmailAddress::parse("nope").is_err());
+        assert_eq!(
+            PhoneNumber::parse("+1 (555) 123-4567").unwrap().as_str(),
+            "+15551234567"
+        );
+        assert!(PhoneNumber::parse("5551234567").is_err());
+        assert!(AccountId::parse("zz").is_none());
+    }
+}

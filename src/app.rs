@@ -1,0 +1,211 @@
+//! The application shell: builds every component from a `Config`, binds the
+//! listener and serves. `App::build` is what `gatehouse serve` and the
+//! integration tests both use, so tests exercise the real wiring.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::accounts::{Accounts, password};
+use crate::audit::Audit;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, SessionBackend, SigningAlg};
+use crate::crypto::Mac;
+use crate::provider::{Provider, keys};
+use crate::session::SessionStore;
+use crate::store::{self, kv::Kv, sql::Sql};
+use crate::telemetry;
+
+/// Shared state handed to every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub provider: Provider,
+    pub sql: Sql,
+    pub mac: Mac,
+    pub https: bool,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] keys::Error),
+    #[error("password hashing: {0}")]
+    Password(#[from] password::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("start-up task failed")]
+    Join,
+}
+
+/// The stores and domain services, without HTTP: what CLI commands need.
+#[derive(Clone, Debug)]
+pub struct Components {
+    pub cfg: Arc<Config>,
+    pub sql: Sql,
+    pub kv: Kv,
+    pub accounts: Accounts,
+    pub sessions: SessionStore,
+    pub audit: Audit,
+    pub clock: SharedClock,
+}
+
+impl Components {
+    pub async fn open(cfg: Config, clock: SharedClock) -> Result<Self, BuildError> {
+        let cfg = Arc::new(cfg);
+        let sql = Sql::connect(&cfg.store.url).await?;
+        let kv = match &cfg.session.backend {
+            SessionBackend::Memory => Kv::memory(&cfg.session.key_prefix),
+            SessionBackend::Redis { url } => Kv::redis(url, &cfg.session.key_prefix, cfg.session.redis_timeout)?,
+        };
+        let pw_cfg = cfg.password.clone();
+        let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&pw_cfg))
+            .await
+            .map_err(|_| BuildError::Join)??;
+        let accounts = Accounts::new(sql.clone(), hasher, cfg.lockout.clone(), clock.clone());
+        let sessions = SessionStore::new(
+            kv.clone(),
+            cfg.session.idle_timeout,
+            cfg.session.absolute_timeout,
+            clock.clone(),
+        );
+        let audit = Audit::new(sql.clone(), clock.clone());
+        Ok(Self {
+            cfg,
+            sql,
+            kv,
+            accounts,
+            sessions,
+            audit,
+            clock,
+        })
+    }
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Redacts the password in a redis URL for logging.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparseable url)".into(),
+    }
+}
+
+impl App {
+    /// Builds the gateway and binds `server.listen`.
+    pub async fn build(cfg: Config) -> Result<Self, BuildError> {
+        let addr = cfg.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| BuildError::Bind { addr, source })?;
+        Self::build_with(cfg, listener, Arc::new(SystemClock)).await
+    }
+
+    /// Builds on an already-bound listener with the given clock (tests bind
+    /// port 0 and inject a manual clock).
+    pub async fn build_with(cfg: Config, listener: TcpListener, clock: SharedClock) -> Result<Self, BuildError> {
+        let started = Instant::now();
+        let c = Components::open(cfg, clock.clone()).await?;
+        let mut needed = vec![SigningAlg::Es256];
+        if c.cfg.portals.iter().any(|p| p.signing_alg == SigningAlg::Rs256) {
+            needed.push(SigningAlg::Rs256);
+        }
+        let dir = c.cfg.keys.dir.clone();
+        let now = clock.now();
+        let (keyset, secret) = tokio::task::spawn_blocking(move || -> Result<_, keys::Error> {
+            Ok((
+                keys::KeySet::load_or_generate(&dir, &needed, now)?,
+                keys::load_or_generate_secret(&dir)?,
+            ))
+        })
+        .await
+        .map_err(|_| BuildError::Join)??;
+
+        match &c.cfg.session.backend {
+            SessionBackend::Memory => tracing::warn!(
+                "session store: in-process memory — single node only, sessions are lost on restart; set [session] store = \"redis\" for production"
+            ),
+            SessionBackend::Redis { url } => {
+                tracing::info!(url = %redact_url(url), prefix = %c.cfg.session.key_prefix, "session store: redis");
+                if let Err(e) = c.kv.ping().await {
+                    tracing::warn!(error = %e, "redis is not reachable yet; /readyz will report it until it is");
+                }
+            }
+        }
+        let https = c.cfg.server.is_https();
+        let provider = Provider {
+            cfg: c.cfg.clone(),
+            keys: Arc::new(keyset),
+            kv: c.kv.clone(),
+            accounts: c.accounts.clone(),
+            sessions: c.sessions.clone(),
+            audit: c.audit.clone(),
+            clock,
+        };
+        let state = AppState {
+            provider,
+            sql: c.sql.clone(),
+            mac: Mac::new(&secret),
+            https,
+            metrics: telemetry::metrics_handle(),
+        };
+        let router = crate::http::router(state.clone());
+        let app = Self {
+            listener,
+            router,
+            state,
+        };
+        tracing::info!(
+            listen = %app.local_addr(),
+            issuer = %c.cfg.server.issuer(),
+            store = %c.cfg.store.url,
+            keys = app.state.provider.keys.keys().len(),
+            password_hashing = %c.accounts.hasher().describe(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "gatehouse ready"
+        );
+        Ok(app)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

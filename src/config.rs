@@ -1,0 +1,1079 @@
+//! The typed configuration tree.
+//!
+//! `RawConfig` mirrors `config/gatehouse.toml` one to one; `Config::load` reads
+//! the file, applies `GATEHOUSE__SECTION__KEY` environment overrides, records
+//! every unknown key, and `validate` turns the raw tree into a `Config` whose
+//! values are already parsed (durations, URLs, enums) — or into the complete
+//! list of problems, each named by its key, so `check-config` can report them
+//! all at once. Secrets are wrapped in `Secret`, whose `Debug` redacts.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// The configuration shipped in the repository; also the embedded default
+/// when no file exists, so `gatehouse serve` works on a fresh checkout.
+pub const SHIPPED: &str = include_str!("../config/gatehouse.toml");
+
+/// A secret value from configuration. Never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw tree: what the file says.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub log: RawLog,
+    pub session: RawSession,
+    pub store: RawStore,
+    pub keys: RawKeys,
+    pub tokens: RawTokens,
+    pub login: RawLogin,
+    pub lockout: RawLockout,
+    pub password: RawPassword,
+    pub portal: Vec<RawPortal>,
+    pub org: Vec<RawOrg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawServer {
+    pub listen: String,
+    pub public_url: String,
+}
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawLog {
+    pub format: String,
+    pub level: String,
+}
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawSession {
+    pub store: String,
+    pub redis_url: String,
+    pub key_prefix: String,
+    pub idle_timeout: String,
+    pub absolute_timeout: String,
+    pub redis_timeout: String,
+}
+impl Default for RawSession {
+    fn default() -> Self {
+        Self {
+            store: "memory".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "gatehouse:".into(),
+            idle_timeout: "30m".into(),
+            absolute_timeout: "12h".into(),
+            redis_timeout: "2s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawStore {
+    pub url: String,
+}
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/gatehouse.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawKeys {
+    pub dir: String,
+}
+impl Default for RawKeys {
+    fn default() -> Self {
+        Self { dir: "certs".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawTokens {
+    pub code_lifetime: String,
+    pub access_token_lifetime: String,
+    pub id_token_lifetime: String,
+    pub refresh_token_lifetime: String,
+}
+impl Default for RawTokens {
+    fn default() -> Self {
+        Self {
+            code_lifetime: "60s".into(),
+            access_token_lifetime: "10m".into(),
+            id_token_lifetime: "10m".into(),
+            refresh_token_lifetime: "12h".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawLogin {
+    pub transaction_lifetime: String,
+}
+impl Default for RawLogin {
+    fn default() -> Self {
+        Self {
+            transaction_lifetime: "15m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawLockout {
+    pub max_failures: u32,
+    pub window: String,
+    pub duration: String,
+}
+impl Default for RawLockout {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: "15m".into(),
+            duration: "15m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawPassword {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+impl Default for RawPassword {
+    fn default() -> Self {
+        // OWASP's recommended argon2id floor: 19 MiB, 2 passes, 1 lane.
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RawPortal {
+    pub client_id: String,
+    pub name: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub account_types: Vec<String>,
+    pub mfa: String,
+    pub id_token_signed_response_alg: String,
+    pub login_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RawOrg {
+    pub id: String,
+    pub name: String,
+    pub tins: Vec<String>,
+    pub npis: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub mfa: String,
+    pub jit_provisioning: bool,
+    pub default_roles: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Validated tree: what the gateway runs on.
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: String,
+    pub server: Server,
+    pub log: Log,
+    pub session: Session,
+    pub store: Store,
+    pub keys: Keys,
+    pub tokens: Tokens,
+    pub login: Login,
+    pub lockout: Lockout,
+    pub password: Password,
+    pub portals: Vec<Portal>,
+    pub orgs: Vec<Org>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+}
+
+impl Server {
+    /// The issuer identifier: `public_url` without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionBackend {
+    Memory,
+    Redis { url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub backend: SessionBackend,
+    pub key_prefix: String,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+    pub redis_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub code_lifetime: Duration,
+    pub access_token_lifetime: Duration,
+    pub id_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub transaction_lifetime: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Password {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountType {
+    Member,
+    Provider,
+    Employer,
+}
+
+impl AccountType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "member" => Some(Self::Member),
+            "provider" => Some(Self::Provider),
+            "employer" => Some(Self::Employer),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Provider => "provider",
+            Self::Employer => "employer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalMfa {
+    Required,
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    Es256,
+    Rs256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Portal {
+    pub client_id: String,
+    pub name: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub account_types: Vec<AccountType>,
+    pub mfa: PortalMfa,
+    pub signing_alg: SigningAlg,
+    pub login_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgMfa {
+    Always,
+    TrustIdp,
+    RiskBased,
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub tins: Vec<String>,
+    pub npis: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub mfa: OrgMfa,
+    pub jit_provisioning: bool,
+    pub default_roles: Vec<String>,
+}
+
+impl Config {
+    pub fn portal(&self, client_id: &str) -> Option<&Portal> {
+        self.portals.iter().find(|p| p.client_id == client_id)
+    }
+    pub fn org(&self, id: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| o.id == id)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+/// One thing wrong with a configuration, named by where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {} problem(s) in the configuration", problems.len())]
+pub struct Invalid {
+    pub source_name: String,
+    pub problems: Vec<Problem>,
+}
+
+impl Invalid {
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        for p in &self.problems {
+            out.push_str(&format!("{}: {}\n", self.source_name, p));
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the embedded shipped configuration when `path` is
+    /// `None` and the default file does not exist, then applies environment
+    /// overrides from `env` and validates.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, Invalid> {
+        let default_path = Path::new("config/gatehouse.toml");
+        let (source_name, text) = match path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => (p.display().to_string(), t),
+                Err(e) => {
+                    return Err(Invalid {
+                        source_name: p.display().to_string(),
+                        problems: vec![Problem {
+                            key: "(file)".into(),
+                            message: format!("cannot read the file: {e}"),
+                        }],
+                    });
+                }
+            },
+            None if default_path.exists() => match std::fs::read_to_string(default_path) {
+                Ok(t) => (default_path.display().to_string(), t),
+                Err(e) => {
+                    return Err(Invalid {
+                        source_name: default_path.display().to_string(),
+                        problems: vec![Problem {
+                            key: "(file)".into(),
+                            message: format!("cannot read the file: {e}"),
+                        }],
+                    });
+                }
+            },
+            None => ("(embedded defaults)".to_string(), SHIPPED.to_string()),
+        };
+        Self::from_toml_str(&source_name, &text, env)
+    }
+
+    pub fn from_toml_str(
+        source_name: &str,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, Invalid> {
+        let fail = |problems| Invalid {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+            fail(vec![Problem {
+                key: "(syntax)".into(),
+                message: e.to_string().trim().replace('\n', " "),
+            }])
+        })?;
+        let mut problems = Vec::new();
+        apply_env_overrides(&mut table, env, &mut problems);
+
+        let mut unknown = Vec::new();
+        let raw: RawConfig =
+            serde_ignored::deserialize(toml::Value::Table(table), |path| unknown.push(path.to_string())).map_err(
+                |e: toml::de::Error| {
+                    let mut p = problems.clone();
+                    p.push(Problem {
+                        key: "(types)".into(),
+                        message: e.to_string().trim().replace('\n', " "),
+                    });
+                    fail(p)
+                },
+            )?;
+        for path in unknown {
+            // serde_ignored says `portal.0.typo`; the rest of the report
+            // says `portal[0].typo`.
+            let mut key = String::new();
+            for segment in path.split('.') {
+                if segment.bytes().all(|b| b.is_ascii_digit()) && !key.is_empty() {
+                    key.push_str(&format!("[{segment}]"));
+                } else {
+                    if !key.is_empty() {
+                        key.push('.');
+                    }
+                    key.push_str(segment);
+                }
+            }
+            problems.push(Problem {
+                key,
+                message: "unknown key (misspelt, or not supported by this version)".into(),
+            });
+        }
+        match raw.validate(source_name) {
+            Ok(cfg) if problems.is_empty() => Ok(cfg),
+            Ok(_) => Err(fail(problems)),
+            Err(mut more) => {
+                problems.append(&mut more);
+                Err(fail(problems))
+            }
+        }
+    }
+}
+
+/// `GATEHOUSE__SESSION__REDIS_URL=...` sets `session.redis_url`. A value that
+/// parses as a TOML scalar or array (`true`, `5`, `["a"]`) keeps that type;
+/// anything else is taken as a string.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<Problem>,
+) {
+    let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("GATEHOUSE__")).collect();
+    vars.sort();
+    for (name, raw_value) in vars {
+        let path: Vec<String> = name["GATEHOUSE__".len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        if path.len() < 2 || path.iter().any(|s| s.is_empty()) {
+            problems.push(Problem {
+                key: name.clone(),
+                message: "environment override must be GATEHOUSE__SECTION__KEY".into(),
+            });
+            continue;
+        }
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw_value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table())
+            .unwrap_or_else(|| toml::Value::String(raw_value.clone()));
+        if let Err(message) = set_path(table, &path, value) {
+            problems.push(Problem {
+                key: name.clone(),
+                message,
+            });
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut cursor = table;
+    for segment in parents {
+        let entry = cursor
+            .entry(segment.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cursor = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(format!(
+                    "cannot override inside `{segment}`: it is not a single table (lists such as [[portal]] are set in the file)"
+                ));
+            }
+        };
+    }
+    cursor.insert(last.clone(), value);
+    Ok(())
+}
+
+fn duration(problems: &mut Vec<Problem>, key: &str, value: &str) -> Duration {
+    match humantime::parse_duration(value) {
+        Ok(d) if d.as_secs() > 0 => d,
+        Ok(_) => {
+            problems.push(Problem {
+                key: key.into(),
+                message: format!("`{value}` must be at least one second"),
+            });
+            Duration::from_secs(1)
+        }
+        Err(e) => {
+            problems.push(Problem {
+                key: key.into(),
+                message: format!("`{value}` is not a duration such as \"90s\", \"30m\" or \"12h\" ({e})"),
+            });
+            Duration::from_secs(1)
+        }
+    }
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A redirect target a portal may register: absolute, no fragment, https —
+/// or http on a loopback host for development.
+fn check_redirect_uri(problems: &mut Vec<Problem>, key: &str, value: &str) {
+    match Url::parse(value) {
+        Ok(u) => {
+            if u.fragment().is_some() {
+                problems.push(Problem {
+                    key: key.into(),
+                    message: format!("`{value}` must not contain a #fragment"),
+                });
+            }
+            let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u));
+            if !scheme_ok {
+                problems.push(Problem {
+                    key: key.into(),
+                    message: format!("`{value}` must use https (http is allowed only for localhost/127.0.0.1)"),
+                });
+            }
+        }
+        Err(e) => problems.push(Problem {
+            key: key.into(),
+            message: format!("`{value}` is not an absolute URL ({e})"),
+        }),
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+impl RawConfig {
+    pub fn validate(self, source_name: &str) -> Result<Config, Vec<Problem>> {
+        let mut p = Vec::new();
+        let problems = &mut p;
+
+        let listen = self.server.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
+            problems.push(Problem {
+                key: "server.listen".into(),
+                message: format!(
+                    "`{}` is not an address such as 127.0.0.1:8080 ({e})",
+                    self.server.listen
+                ),
+            });
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        });
+        let public_url = match Url::parse(&self.server.public_url) {
+            Ok(u) => {
+                if u.scheme() != "https" && !(u.scheme() == "http" && is_loopback_host(&u)) {
+                    problems.push(Problem {
+                        key: "server.public_url".into(),
+                        message: format!(
+                            "`{}` must be https (http is allowed only on a loopback host)",
+                            self.server.public_url
+                        ),
+                    });
+                }
+                if u.query().is_some() || u.fragment().is_some() {
+                    problems.push(Problem {
+                        key: "server.public_url".into(),
+                        message: "must not carry a query or fragment: it is the OIDC issuer".into(),
+                    });
+                }
+                u
+            }
+            Err(e) => {
+                problems.push(Problem {
+                    key: "server.public_url".into(),
+                    message: format!("`{}` is not an absolute URL ({e})", self.server.public_url),
+                });
+                #[allow(clippy::expect_used)]
+                Url::parse("http://127.0.0.1/").expect("literal URL")
+            }
+        };
+
+        let format = match self.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                problems.push(Problem {
+                    key: "log.format".into(),
+                    message: format!("`{other}` must be \"text\" or \"json\""),
+                });
+                LogFormat::Text
+            }
+        };
+
+        let backend = match self.session.store.as_str() {
+            "memory" => SessionBackend::Memory,
+            "redis" => {
+                match Url::parse(&self.session.redis_url) {
+                    Ok(u) if ["redis", "rediss", "redis+unix", "unix"].contains(&u.scheme()) => {}
+                    _ => problems.push(Problem {
+                        key: "session.redis_url".into(),
+                        message: format!("`{}` is not a redis:// or rediss:// URL", self.session.redis_url),
+                    }),
+                }
+                SessionBackend::Redis {
+                    url: self.session.redis_url.clone(),
+                }
+            }
+            other => {
+                problems.push(Problem {
+                    key: "session.store".into(),
+                    message: format!("`{other}` must be \"memory\" or \"redis\""),
+                });
+                SessionBackend::Memory
+            }
+        };
+        let idle_timeout = duration(problems, "session.idle_timeout", &self.session.idle_timeout);
+        let absolute_timeout = duration(problems, "session.absolute_timeout", &self.session.absolute_timeout);
+        if idle_timeout > absolute_timeout {
+            problems.push(Problem {
+                key: "session.idle_timeout".into(),
+                message: "is longer than session.absolute_timeout".into(),
+            });
+        }
+        let redis_timeout = duration(problems, "session.redis_timeout", &self.session.redis_timeout);
+
+        if !(self.store.url.starts_with("sqlite:")) {
+            problems.push(Problem {
+                key: "store.url".into(),
+                message: format!("`{}`: only sqlite:// URLs are supported by this build", self.store.url),
+            });
+        }
+
+        let tokens = Tokens {
+            code_lifetime: duration(problems, "tokens.code_lifetime", &self.tokens.code_lifetime),
+            access_token_lifetime: duration(
+                problems,
+                "tokens.access_token_lifetime",
+                &self.tokens.access_token_lifetime,
+            ),
+            id_token_lifetime: duration(problems, "tokens.id_token_lifetime", &self.tokens.id_token_lifetime),
+            refresh_token_lifetime: duration(
+                problems,
+                "tokens.refresh_token_lifetime",
+                &self.tokens.refresh_token_lifetime,
+            ),
+        };
+        if tokens.code_lifetime > Duration::from_secs(600) {
+            problems.push(Problem {
+                key: "tokens.code_lifetime".into(),
+                message: "must be at most 10 minutes (RFC 6749 §4.1.2)".into(),
+            });
+        }
+        let login = Login {
+            transaction_lifetime: duration(problems, "login.transaction_lifetime", &self.login.transaction_lifetime),
+        };
+        if self.lockout.max_failures == 0 {
+            problems.push(Problem {
+                key: "lockout.max_failures".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let lockout = Lockout {
+            max_failures: self.lockout.max_failures,
+            window: duration(problems, "lockout.window", &self.lockout.window),
+            duration: duration(problems, "lockout.duration", &self.lockout.duration),
+        };
+        if self.password.argon2_memory_kib < 8 * self.password.argon2_parallelism.max(1)
+            || self.password.argon2_iterations == 0
+            || self.password.argon2_parallelism == 0
+        {
+            problems.push(Problem {
+                key: "password".into(),
+                message: "argon2 parameters out of range (memory ≥ 8×parallelism KiB, iterations ≥ 1, parallelism ≥ 1)"
+                    .into(),
+            });
+        }
+
+        let mut portals = Vec::new();
+        let mut seen_clients = HashSet::new();
+        for (i, rp) in self.portal.into_iter().enumerate() {
+            let k = |f: &str| format!("portal[{i}].{f}");
+            if rp.client_id.is_empty() {
+                problems.push(Problem {
+                    key: k("client_id"),
+                    message: "is required".into(),
+                });
+            } else if !seen_clients.insert(rp.client_id.clone()) {
+                problems.push(Problem {
+                    key: k("client_id"),
+                    message: format!("`{}` is declared twice", rp.client_id),
+                });
+            }
+            if let Some(s) = &rp.client_secret
+                && s.expose().len() < 16
+            {
+                problems.push(Problem {
+                    key: k("client_secret"),
+                    message: "is shorter than 16 characters; omit it for a public (PKCE-only) client".into(),
+                });
+            }
+            if rp.redirect_uris.is_empty() {
+                problems.push(Problem {
+                    key: k("redirect_uris"),
+                    message: "needs at least one URI".into(),
+                });
+            }
+            for (j, u) in rp.redirect_uris.iter().enumerate() {
+                check_redirect_uri(problems, &format!("portal[{i}].redirect_uris[{j}]"), u);
+            }
+            for (j, u) in rp.post_logout_redirect_uris.iter().enumerate() {
+                check_redirect_uri(problems, &format!("portal[{i}].post_logout_redirect_uris[{j}]"), u);
+            }
+            let mut account_types = Vec::new();
+            if rp.account_types.is_empty() {
+                problems.push(Problem {
+                    key: k("account_types"),
+                    message: "needs at least one of \"member\", \"provider\", \"employer\"".into(),
+                });
+            }
+            for t in &rp.account_types {
+                match AccountType::parse(t) {
+                    Some(t) => account_types.push(t),
+                    None => problems.push(Problem {
+                        key: k("account_types"),
+                        message: format!("`{t}` is not one of \"member\", \"provider\", \"employer\""),
+                    }),
+                }
+            }
+            let mfa = match rp.mfa.as_str() {
+                "required" => PortalMfa::Required,
+                "optional" | "" => PortalMfa::Optional,
+                other => {
+                    problems.push(Problem {
+                        key: k("mfa"),
+                        message: format!("`{other}` must be \"required\" or \"optional\""),
+                    });
+                    PortalMfa::Optional
+                }
+            };
+            let signing_alg = match rp.id_token_signed_response_alg.as_str() {
+                "" | "ES256" => SigningAlg::Es256,
+                "RS256" => SigningAlg::Rs256,
+                other => {
+                    problems.push(Problem {
+                        key: k("id_token_signed_response_alg"),
+                        message: format!("`{other}` must be \"ES256\" or \"RS256\""),
+                    });
+                    SigningAlg::Es256
+                }
+            };
+            if let Some(u) = &rp.login_url {
+                check_redirect_uri(problems, &k("login_url"), u);
+            }
+            portals.push(Portal {
+                name: if rp.name.is_empty() {
+                    rp.client_id.clone()
+                } else {
+                    rp.name
+                },
+                client_id: rp.client_id,
+                client_secret: rp.client_secret,
+                redirect_uris: rp.redirect_uris,
+                post_logout_redirect_uris: rp.post_logout_redirect_uris,
+                account_types,
+                mfa,
+                signing_alg,
+                login_url: rp.login_url,
+            });
+        }
+
+        let mut orgs = Vec::new();
+        let mut seen_orgs = HashSet::new();
+        let mut seen_domains = BTreeSet::new();
+        for (i, ro) in self.org.into_iter().enumerate() {
+            let k = |f: &str| format!("org[{i}].{f}");
+            if !is_slug(&ro.id) {
+                problems.push(Problem {
+                    key: k("id"),
+                    message: format!("`{}` must be a slug: lowercase letters, digits and dashes", ro.id),
+                });
+            } else if !seen_orgs.insert(ro.id.clone()) {
+                problems.push(Problem {
+                    key: k("id"),
+                    message: format!("`{}` is declared twice", ro.id),
+                });
+            }
+            for d in &ro.email_domains {
+                if d.is_empty() || d.contains('@') || d.contains(' ') || d.to_ascii_lowercase() != *d {
+                    problems.push(Problem {
+                        key: k("email_domains"),
+                        message: format!("`{d}` must be a lowercase domain such as clinic.example"),
+                    });
+                } else if !seen_domains.insert(d.clone()) {
+                    problems.push(Problem {
+                        key: k("email_domains"),
+                        message: format!("`{d}` belongs to two organizations"),
+                    });
+                }
+            }
+            let mfa = match ro.mfa.as_str() {
+                "always" | "" => OrgMfa::Always,
+                "trust_idp" => OrgMfa::TrustIdp,
+                "risk_based" => OrgMfa::RiskBased,
+                other => {
+                    problems.push(Problem {
+                        key: k("mfa"),
+                        message: format!("`{other}` must be \"always\", \"trust_idp\" or \"risk_based\""),
+                    });
+                    OrgMfa::Always
+                }
+            };
+            orgs.push(Org {
+                name: if ro.name.is_empty() { ro.id.clone() } else { ro.name },
+                id: ro.id,
+                tins: ro.tins,
+                npis: ro.npis,
+                email_domains: ro.email_domains,
+                mfa,
+                jit_provisioning: ro.jit_provisioning,
+                default_roles: ro.default_roles,
+            });
+        }
+
+        if !p.is_empty() {
+            return Err(p);
+        }
+        Ok(Config {
+            source: source_name.to_string(),
+            server: Server { listen, public_url },
+            log: Log {
+                format,
+                level: self.log.level,
+            },
+            session: Session {
+                backend,
+                key_prefix: self.session.key_prefix,
+                idle_timeout,
+                absolute_timeout,
+                redis_timeout,
+            },
+            store: Store { url: self.store.url },
+            keys: Keys {
+                dir: PathBuf::from(self.keys.dir),
+            },
+            tokens,
+            login,
+            lockout,
+            password: Password {
+                argon2_memory_kib: self.password.argon2_memory_kib,
+                argon2_iterations: self.password.argon2_iterations,
+                argon2_parallelism: self.password.argon2_parallelism,
+            },
+            portals,
+            orgs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Invalid> {
+        Config::from_toml_str(
+            "test.toml",
+            text,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let cfg = load(SHIPPED, &[]).map_err(|e| e.report()).unwrap();
+        assert!(!cfg.portals.is_empty());
+        assert_eq!(cfg.session.backend, SessionBackend::Memory);
+    }
+
+    #[test]
+    fn env_overrides_apply_with_types() {
+        let cfg = load(
+            SHIPPED,
+            &[
+                ("GATEHOUSE__SESSION__STORE", "redis"),
+                ("GATEHOUSE__SESSION__REDIS_URL", "redis://127.0.0.1:7777"),
+                ("GATEHOUSE__LOCKOUT__MAX_FAILURES", "9"),
+                ("GATEHOUSE__SERVER__LISTEN", "127.0.0.1:9999"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.session.backend,
+            SessionBackend::Redis {
+                url: "redis://127.0.0.1:7777".into()
+            }
+        );
+        assert_eq!(cfg.lockout.max_failures, 9);
+        assert_eq!(cfg.server.listen.port(), 9999);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [server]
+            listen = "nope"
+            public_url = "http://portal.example"
+            [session]
+            store = "disk"
+            idle_timeout = "forever"
+            colour = "blue"
+            [[portal]]
+            client_id = "a"
+            client_secret = "short"
+            redirect_uris = ["http://evil.example/cb", "https://ok.example/cb#frag"]
+            account_types = ["alien"]
+            [[portal]]
+            client_id = "a"
+            redirect_uris = []
+            account_types = ["member"]
+        "#;
+        let err = load(text, &[]).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "server.listen",
+            "server.public_url",
+            "session.store",
+            "session.idle_timeout",
+            "session.colour",
+            "portal[0].client_secret",
+            "portal[0].redirect_uris[0]",
+            "portal[0].redirect_uris[1]",
+            "portal[0].account_types",
+            "portal[1].client_id",
+            "portal[1].redirect_uris",
+        ] {
+            assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let cfg = load(SHIPPED, &[]).unwrap();
+        let dump = format!("{cfg:?}");
+        for p in &cfg.portals {
+            if let Some(s) = &p.client_secret {
+                assert!(!dump.contains(s.expose()));
+            }
+        }
+    }
+}

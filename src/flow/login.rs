@@ -1,0 +1,467 @@
+//! The login journey: authorization request → login transaction → identify →
+//! password → session → authorization code back to the portal.
+//!
+//! The login transaction lives in the ephemeral store under a random id that
+//! travels in the page URL, and is bound to the browser by the digest of its
+//! CSRF cookie, so a transaction id leaked or planted in another browser is
+//! useless there.
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{AuthError, Password, Username};
+use crate::audit::{Event, RequestContext};
+use crate::clock;
+use crate::config::Portal;
+use crate::crypto;
+use crate::diagnostics::FailureCode;
+use crate::provider::Provider;
+use crate::provider::authorize::{self, AuthorizeRequest, ErrorRedirect, Prompt, Rejection};
+use crate::provider::codes::{self, CodeGrant};
+use crate::session::{Session, SessionId};
+use crate::store::{self, keys};
+
+use super::{Failure, log_store_error};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginTx {
+    pub id: String,
+    pub request: AuthorizeRequest,
+    /// Digest of the CSRF cookie of the browser that started the login.
+    pub binding: String,
+    pub username: Option<String>,
+    pub created_at: i64,
+}
+
+/// What the browser should be shown after `/oauth2/authorize`.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Back to the portal: a code, or an OAuth error.
+    ToPortal(String),
+    /// Ask the user to log in.
+    Login {
+        tx_id: String,
+    },
+    Page(Failure),
+}
+
+/// The result of a successful login step that ends the journey.
+#[derive(Debug)]
+pub struct Completed {
+    pub session_id: SessionId,
+    pub redirect: String,
+}
+
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    Completed(Completed),
+    /// Wrong password: show the form again with this failure.
+    Retry(Box<LoginTx>, Failure),
+    Page(Failure),
+}
+
+fn binding_of(browser: &str) -> String {
+    crypto::token_digest(browser)
+}
+
+async fn fail(p: &Provider, ctx: &RequestContext, code: FailureCode, event: Event) -> Failure {
+    let mut e = event;
+    e.code = Some(code);
+    metrics::counter!("gatehouse_logins_total", "outcome" => code.as_str()).increment(1);
+    Failure::new(code, p.audit.record(e, ctx).await)
+}
+
+async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Failure {
+    log_store_error(&e);
+    fail(
+        p,
+        ctx,
+        FailureCode::ServiceUnavailable,
+        Event::failure(FailureCode::ServiceUnavailable).detail("cause", e.to_string()),
+    )
+    .await
+}
+
+/// Handles an authorization request. `session` is the browser's SSO cookie
+/// (if any) and `browser` the value of its CSRF cookie.
+pub async fn authorize(
+    p: &Provider,
+    params: &[(String, String)],
+    session: Option<SessionId>,
+    browser: &str,
+    ctx: &RequestContext,
+) -> AuthorizeOutcome {
+    let req = match authorize::validate(&p.cfg, params) {
+        Ok(r) => r,
+        Err(Rejection::Page { code, detail }) => {
+            let client = params
+                .iter()
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let f = fail(
+                p,
+                ctx,
+                code,
+                Event::failure(code).client(client).detail("reason", detail),
+            )
+            .await;
+            return AuthorizeOutcome::Page(f);
+        }
+        Err(Rejection::Redirect(r)) => {
+            tracing::info!(
+                client = params
+                    .iter()
+                    .find(|(k, _)| k == "client_id")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or(""),
+                error = r.error,
+                "authorization request refused"
+            );
+            return AuthorizeOutcome::ToPortal(r.location(&p.cfg.server.issuer()));
+        }
+    };
+    let Some(portal) = p.cfg.portal(&req.client_id) else {
+        // validate() only returns known clients.
+        return AuthorizeOutcome::Page(
+            fail(
+                p,
+                ctx,
+                FailureCode::UnknownClient,
+                Event::failure(FailureCode::UnknownClient),
+            )
+            .await,
+        );
+    };
+    let to_portal_error = |error: &'static str, description: &str| {
+        AuthorizeOutcome::ToPortal(
+            ErrorRedirect {
+                redirect_uri: req.redirect_uri.clone(),
+                error,
+                description: description.to_string(),
+                state: req.state.clone(),
+            }
+            .location(&p.cfg.server.issuer()),
+        )
+    };
+
+    let existing = match session {
+        Some(id) => match p.sessions.get(&id).await {
+            Ok(s) => s,
+            Err(e) => {
+                if req.prompt == Prompt::None {
+                    log_store_error(&e);
+                    return to_portal_error("temporarily_unavailable", "the session store is unavailable");
+                }
+                return AuthorizeOutcome::Page(unavailable(p, ctx, e).await);
+            }
+        },
+        None => None,
+    };
+    let now = p.clock.now();
+    if let Some((handle, s)) = &existing
+        && authorize::session_satisfies(&req, portal, &s.account_type, s.auth_time, now)
+    {
+        return match issue_code(p, &req, &handle.0, s).await {
+            Ok(location) => {
+                metrics::counter!("gatehouse_logins_total", "outcome" => "sso").increment(1);
+                AuthorizeOutcome::ToPortal(location)
+            }
+            Err(e) => AuthorizeOutcome::Page(unavailable(p, ctx, e).await),
+        };
+    }
+    if req.prompt == Prompt::None {
+        let (error, why) = match &existing {
+            Some(_) => (
+                "login_required",
+                "the session does not satisfy this request (account type or max_age)",
+            ),
+            None => ("login_required", "no session"),
+        };
+        return to_portal_error(error, why);
+    }
+
+    let tx = LoginTx {
+        id: crypto::random_token(),
+        request: req,
+        binding: binding_of(browser),
+        username: None,
+        created_at: now,
+    };
+    match save_tx(p, &tx).await {
+        Ok(()) => AuthorizeOutcome::Login { tx_id: tx.id },
+        Err(e) => AuthorizeOutcome::Page(unavailable(p, ctx, e).await),
+    }
+}
+
+async fn save_tx(p: &Provider, tx: &LoginTx) -> Result<(), store::Error> {
+    let json = serde_json::to_string(tx).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+    p.kv.set_ex(&keys::login_tx(&tx.id), &json, p.cfg.login.transaction_lifetime)
+        .await
+}
+
+/// The live login transaction `tx_id`, if it belongs to this browser.
+pub async fn load_tx(
+    p: &Provider,
+    tx_id: &str,
+    browser: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<LoginTx, Failure> {
+    let expired = |reason: &'static str| async move {
+        fail(
+            p,
+            ctx,
+            FailureCode::LoginExpired,
+            Event::failure(FailureCode::LoginExpired).detail("reason", reason),
+        )
+        .await
+    };
+    if tx_id.len() != 43 {
+        return Err(expired("missing or malformed transaction id").await);
+    }
+    let json = match p.kv.get(&keys::login_tx(tx_id)).await {
+        Ok(Some(j)) => j,
+        Ok(None) => return Err(expired("transaction unknown or past its lifetime").await),
+        Err(e) => return Err(unavailable(p, ctx, e).await),
+    };
+    let tx: LoginTx = match serde_json::from_str(&json) {
+        Ok(t) => t,
+        Err(_) => return Err(expired("transaction record unreadable").await),
+    };
+    match browser {
+        Some(b) if crypto::constant_time_eq(binding_of(b).as_bytes(), tx.binding.as_bytes()) => Ok(tx),
+        Some(_) => Err(expired("transaction was started in another browser (CSRF cookie differs)").await),
+        None => Err(expired("browser sent no CSRF cookie (cookies blocked?)").await),
+    }
+}
+
+/// Identify step: records who is logging in. Returns the message to show
+/// again on the form when the input is unusable.
+pub async fn identify(
+    p: &Provider,
+    mut tx: LoginTx,
+    input: &str,
+    ctx: &RequestContext,
+) -> Result<Result<LoginTx, (LoginTx, String)>, Failure> {
+    let username = match Username::parse(input) {
+        Ok(u) => u,
+        Err(msg) => return Ok(Err((tx, msg.to_string()))),
+    };
+    tx.username = Some(username.as_str().to_string());
+    match save_tx(p, &tx).await {
+        Ok(()) => Ok(Ok(tx)),
+        Err(e) => Err(unavailable(p, ctx, e).await),
+    }
+}
+
+/// Password step: authenticates, applies the portal's account-type rule,
+/// issues a fresh session and a code for the portal.
+pub async fn password(
+    p: &Provider,
+    tx: LoginTx,
+    password: &Password,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> PasswordOutcome {
+    let Some(name) = tx.username.clone() else {
+        return PasswordOutcome::Page(
+            fail(
+                p,
+                ctx,
+                FailureCode::LoginExpired,
+                Event::failure(FailureCode::LoginExpired).detail("reason", "password step before identify"),
+            )
+            .await,
+        );
+    };
+    let Ok(username) = Username::parse(&name) else {
+        return PasswordOutcome::Page(
+            fail(
+                p,
+                ctx,
+                FailureCode::LoginExpired,
+                Event::failure(FailureCode::LoginExpired),
+            )
+            .await,
+        );
+    };
+    let client = tx.request.client_id.clone();
+    let Some(portal) = p.cfg.portal(&client).cloned() else {
+        return PasswordOutcome::Page(
+            fail(
+                p,
+                ctx,
+                FailureCode::UnknownClient,
+                Event::failure(FailureCode::UnknownClient).client(client),
+            )
+            .await,
+        );
+    };
+    let base = Event::failure(FailureCode::InvalidCredentials)
+        .username(name.clone())
+        .client(client.clone());
+
+    let account = match p.accounts.authenticate(&username, password).await {
+        Ok(a) => a,
+        Err(AuthError::InvalidCredentials {
+            attempts_left,
+            unknown_user,
+        }) => {
+            let f = fail(
+                p,
+                ctx,
+                FailureCode::InvalidCredentials,
+                base.detail("unknown_user", unknown_user)
+                    .detail("attempts_left", attempts_left),
+            )
+            .await;
+            return PasswordOutcome::Retry(Box::new(tx), f);
+        }
+        Err(AuthError::Locked {
+            until,
+            failures,
+            unknown_user,
+        }) => {
+            let f = fail(
+                p,
+                ctx,
+                FailureCode::AccountLocked,
+                base.detail("unknown_user", unknown_user)
+                    .detail("failures", failures)
+                    .detail("window_seconds", p.cfg.lockout.window.as_secs())
+                    .detail("locked_until", clock::rfc3339(until))
+                    .detail("unlock", "waits for the time, or `gatehouse account unlock USERNAME`"),
+            )
+            .await;
+            return PasswordOutcome::Page(f.detail(format!("Locked until {}.", clock::hh_mm_utc(until))));
+        }
+        Err(AuthError::Disabled { account }) => {
+            let f = fail(
+                p,
+                ctx,
+                FailureCode::AccountDisabled,
+                base.account(account.id.as_str()).org(account.org().map(String::from)),
+            )
+            .await;
+            return PasswordOutcome::Page(f);
+        }
+        Err(AuthError::NotActivated { account }) => {
+            let f = fail(
+                p,
+                ctx,
+                FailureCode::AccountNotActivated,
+                base.account(account.id.as_str()),
+            )
+            .await;
+            return PasswordOutcome::Page(f);
+        }
+        Err(AuthError::Store(e)) => return PasswordOutcome::Page(unavailable(p, ctx, e).await),
+    };
+
+    if !portal.account_types.contains(&account.account_type) {
+        let allowed: Vec<&str> = portal.account_types.iter().map(|t| t.as_str()).collect();
+        let mut f = fail(
+            p,
+            ctx,
+            FailureCode::WrongPortal,
+            base.account(account.id.as_str())
+                .detail("account_type", account.account_type.as_str())
+                .detail("portal_accepts", allowed.join(", ")),
+        )
+        .await
+        .detail(format!(
+            "This is a {} account; {} accepts {} accounts.",
+            account.account_type.as_str(),
+            portal.name,
+            allowed.join(" or ")
+        ));
+        if let Some(right) = right_portal(&p.cfg.portals, account.account_type.as_str()) {
+            f = f.link(
+                format!("Go to {}", right.name),
+                right.login_url.clone().unwrap_or_default(),
+            );
+        }
+        return PasswordOutcome::Page(f);
+    }
+
+    let now = p.clock.now();
+    let session = Session {
+        account_id: account.id.as_str().to_string(),
+        username: account.username.clone(),
+        email: account.email.clone(),
+        account_type: account.account_type.as_str().to_string(),
+        org: account.org().map(String::from),
+        roles: account.roles(),
+        amr: vec!["pwd".into()],
+        acr: "urn:gatehouse:loa:1".into(),
+        auth_time: now,
+        created_at: now,
+    };
+    match complete(p, &tx, session, previous).await {
+        Ok(done) => {
+            p.audit
+                .record(
+                    Event::new("login_success")
+                        .account(account.id.as_str())
+                        .username(name)
+                        .client(client)
+                        .org(account.org().map(String::from))
+                        .detail("amr", "pwd"),
+                    ctx,
+                )
+                .await;
+            metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
+            PasswordOutcome::Completed(done)
+        }
+        Err(e) => PasswordOutcome::Page(unavailable(p, ctx, e).await),
+    }
+}
+
+fn right_portal<'a>(portals: &'a [Portal], account_type: &str) -> Option<&'a Portal> {
+    portals
+        .iter()
+        .find(|p| p.login_url.is_some() && p.account_types.iter().any(|t| t.as_str() == account_type))
+}
+
+/// Ends the journey: the previous session (if any) is replaced by a new one
+/// under a new id, the transaction is consumed, and a code is issued.
+async fn complete(
+    p: &Provider,
+    tx: &LoginTx,
+    session: Session,
+    previous: Option<SessionId>,
+) -> Result<Completed, store::Error> {
+    if let Some(old) = previous
+        && let Ok(Some((handle, s))) = p.sessions.get(&old).await
+    {
+        p.sessions.delete(&handle, &s.account_id).await?;
+    }
+    let id = p.sessions.create(&session).await?;
+    p.kv.del(&[keys::login_tx(&tx.id)]).await?;
+    let redirect = issue_code(p, &tx.request, &id.handle().0, &session).await?;
+    Ok(Completed {
+        session_id: id,
+        redirect,
+    })
+}
+
+async fn issue_code(p: &Provider, req: &AuthorizeRequest, sid: &str, s: &Session) -> Result<String, store::Error> {
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        scope: req.scope.clone(),
+        account_id: s.account_id.clone(),
+        sid: sid.to_string(),
+        auth_time: s.auth_time,
+        amr: s.amr.clone(),
+        acr: s.acr.clone(),
+    };
+    let code = codes::issue(&p.kv, &grant, p.cfg.tokens.code_lifetime).await?;
+    let mut pairs = vec![("code", code)];
+    if let Some(st) = &req.state {
+        pairs.push(("state", st.clone()));
+    }
+    pairs.push(("iss", p.cfg.server.issuer()));
+    Ok(authorize::append_query(&req.redirect_uri, &pairs))
+}

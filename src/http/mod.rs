@@ -1,0 +1,51 @@
+//! The HTTP edge: the only module that imports axum. Owns routing, the
+//! extractors, cookies, CSRF, page rendering and the mapping of every
+//! outcome to a status and body. Handlers are thin: extract, call one
+//! function in `flow` or `provider`, map the result.
+
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pages;
+pub mod routes;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(routes::oauth::discovery))
+        .route("/oauth2/jwks", get(routes::oauth::jwks))
+        .route(
+            "/oauth2/authorize",
+            get(routes::oauth::authorize_get).post(routes::oauth::authorize_post),
+        )
+        .route("/oauth2/token", post(routes::oauth::token))
+        .route(
+            "/oauth2/userinfo",
+            get(routes::oauth::userinfo).post(routes::oauth::userinfo),
+        )
+        .route("/oauth2/revoke", post(routes::oauth::revoke))
+        .route("/oauth2/introspect", post(routes::oauth::introspect))
+        .route(
+            "/oauth2/logout",
+            get(routes::oauth::logout_get).post(routes::oauth::logout_post),
+        )
+        .route("/auth/verify", get(routes::verify::verify))
+        .route("/login", get(routes::login::identify_page))
+        .route("/login/identify", post(routes::login::identify_submit))
+        .route(
+            "/login/password",
+            get(routes::login::password_page).post(routes::login::password_submit),
+        )
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/static/gatehouse.css", get(routes::ops::stylesheet))
+        .fallback(routes::ops::not_found)
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

@@ -1,0 +1,70 @@
+//! Server-rendered pages. Templates are compiled into the binary and
+//! rendered with auto-escaping; the environment is built once (it is
+//! constant data, not configuration).
+
+use std::sync::LazyLock;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{Environment, Value, context};
+
+use crate::flow::Failure;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (name, src) in [
+        ("base.html", include_str!("../../templates/base.html")),
+        ("identify.html", include_str!("../../templates/identify.html")),
+        ("password.html", include_str!("../../templates/password.html")),
+        ("error.html", include_str!("../../templates/error.html")),
+        (
+            "logout_confirm.html",
+            include_str!("../../templates/logout_confirm.html"),
+        ),
+        ("signed_out.html", include_str!("../../templates/signed_out.html")),
+    ] {
+        if let Err(e) = env.add_template(name, src) {
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env
+});
+
+/// Renders `name` with `ctx` and the given status.
+pub fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
+    match ENV.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page could not be rendered").into_response()
+        }
+    }
+}
+
+pub fn failure_context(f: &Failure) -> Value {
+    context! {
+        code => f.code.as_str(),
+        reference => f.reference.clone(),
+        title => f.code.title(),
+        next_step => f.code.next_step(),
+    }
+}
+
+pub fn failure_page(f: &Failure) -> Response {
+    let status = StatusCode::from_u16(f.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let (link_label, link_url) = f.link.clone().unzip();
+    render(
+        status,
+        "error.html",
+        context! {
+            code => f.code.as_str(),
+            reference => f.reference.clone(),
+            title => f.code.title(),
+            next_step => f.code.next_step(),
+            detail => f.user_detail.clone(),
+            link_label => link_label,
+            link_url => link_url,
+        },
+    )
+}

@@ -1,0 +1,346 @@
+//! The `gatehouse` command line. Parses arguments and calls into the
+//! library; no logic of its own beyond printing.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use gatehouse::accounts::{NewAccount, Password, Status};
+use gatehouse::app::{App, Components};
+use gatehouse::clock::{Clock, SystemClock, rfc3339};
+use gatehouse::config::{AccountType, Config, SessionBackend, SigningAlg};
+use gatehouse::provider::keys::KeySet;
+use gatehouse::telemetry;
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "Identity gateway for health-care portals")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArg {
+    /// Configuration file (default: config/gatehouse.toml, or the embedded
+    /// defaults when that file does not exist).
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ConfigArg),
+    /// Validate a configuration file and list every problem.
+    CheckConfig(ConfigArg),
+    /// Manage accounts.
+    Account {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        #[command(subcommand)]
+        action: AccountCmd,
+    },
+    /// Manage ID-token signing keys.
+    Keys {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Create an account; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long = "type", value_parser = ["provider", "member", "employer"])]
+        account_type: String,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account (username or id).
+    Show {
+        who: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear a username's failed-login lock.
+    Unlock { who: String },
+    /// Disable an account and end its sessions.
+    Disable { who: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// List signing keys (newest first; the newest per algorithm signs).
+    List,
+    /// Generate a new signing key; restart instances to start using it.
+    Rotate {
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        alg: String,
+    },
+}
+
+fn load(cfg: &ConfigArg) -> Result<Config, ExitCode> {
+    Config::load(cfg.config.as_deref(), std::env::vars()).map_err(|e| {
+        eprint!("{}", e.report());
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match run(cli).await {
+            Ok(code) => code,
+            Err(code) => code,
+        }
+    })
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    match cli.command {
+        Command::CheckConfig(c) => {
+            let cfg = load(&c)?;
+            println!(
+                "{}: ok — {} portal(s), {} organization(s), session store {}",
+                cfg.source,
+                cfg.portals.len(),
+                cfg.orgs.len(),
+                match cfg.session.backend {
+                    SessionBackend::Memory => "memory",
+                    SessionBackend::Redis { .. } => "redis",
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(c) => {
+            let cfg = load(&c)?;
+            telemetry::init_logging(&cfg.log);
+            let app = App::build(cfg).await.map_err(|e| {
+                tracing::error!(error = %e, "gatehouse could not start");
+                ExitCode::FAILURE
+            })?;
+            app.run_until(shutdown_signal()).await.map_err(|e| {
+                tracing::error!(error = %e, "server error");
+                ExitCode::FAILURE
+            })?;
+            tracing::info!("gatehouse stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account { cfg, action } => {
+            let cfg = load(&cfg)?;
+            let c = Components::open(cfg, Arc::new(SystemClock)).await.map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            })?;
+            account(c, action).await
+        }
+        Command::Keys { cfg, action } => {
+            let cfg = load(&cfg)?;
+            keys(&cfg, action)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn account_json(a: &gatehouse::accounts::Account) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id.as_str(), "username": a.username, "email": a.email, "phone": a.phone,
+        "type": a.account_type.as_str(), "status": a.status.as_str(), "org": a.org(), "roles": a.roles(),
+        "created_at": rfc3339(a.created_at), "last_login_at": a.last_login_at.map(rfc3339),
+    })
+}
+
+async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode> {
+    match action {
+        AccountCmd::Create {
+            username,
+            email,
+            phone,
+            account_type,
+            org,
+            roles,
+        } => {
+            let mut pw = String::new();
+            std::io::stdin().read_to_string(&mut pw).map_err(fail)?;
+            let pw = pw.trim_end_matches(['\n', '\r']).to_string();
+            let account_type = AccountType::parse(&account_type).ok_or_else(|| fail("unknown account type"))?;
+            let new = NewAccount {
+                username,
+                email,
+                phone,
+                account_type,
+                org,
+                roles,
+                password: Password::new(pw),
+            };
+            let a = c.accounts.create(new, &c.cfg.orgs, "cli").await.map_err(fail)?;
+            println!(
+                "created {} ({}), id {}",
+                a.username,
+                a.account_type.as_str(),
+                a.id.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::List { json } => {
+            let all = c.accounts.list().await.map_err(fail)?;
+            if json {
+                println!("{}", serde_json::Value::Array(all.iter().map(account_json).collect()));
+            } else {
+                println!("{:<24} {:<9} {:<9} {:<20} ROLES", "USERNAME", "TYPE", "STATUS", "ORG");
+                for a in all {
+                    println!(
+                        "{:<24} {:<9} {:<9} {:<20} {}",
+                        a.username,
+                        a.account_type.as_str(),
+                        a.status.as_str(),
+                        a.org().unwrap_or("-"),
+                        a.roles().join(",")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::Show { who, json } => {
+            let a = c
+                .accounts
+                .find(&who)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| fail(format!("no account `{who}`")))?;
+            let failures = c.accounts.failure_record(&a.username).await.map_err(fail)?;
+            let mut v = account_json(&a);
+            let now = c.clock.now();
+            v["failed_logins"] = serde_json::json!(failures.failures);
+            v["locked_until"] = serde_json::json!(failures.locked_until.filter(|u| *u > now).map(rfc3339));
+            if json {
+                println!("{v}");
+            } else if let Some(obj) = v.as_object() {
+                for (k, val) in obj {
+                    println!("{k:>15}: {val}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::Unlock { who } => {
+            let name = match c.accounts.find(&who).await.map_err(fail)? {
+                Some(a) => a.username,
+                None => who.trim().to_lowercase(),
+            };
+            let cleared = c.accounts.unlock(&name).await.map_err(fail)?;
+            println!(
+                "{name}: {}",
+                if cleared {
+                    "failure counter cleared, unlocked"
+                } else {
+                    "was not locked"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::Disable { who } => {
+            let a = c
+                .accounts
+                .find(&who)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| fail(format!("no account `{who}`")))?;
+            c.accounts.set_status(&a.id, Status::Disabled).await.map_err(fail)?;
+            match c.kv.backend_name() {
+                "memory" => println!(
+                    "{}: disabled. Sessions live in the running server's memory: they end at its next restart, and no new login or token is granted.",
+                    a.username
+                ),
+                _ => {
+                    let ended = c.sessions.delete_all_for_account(a.id.as_str()).await.map_err(fail)?;
+                    println!("{}: disabled, {} session(s) ended", a.username, ended.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keys(cfg: &Config, action: KeysCmd) -> Result<ExitCode, ExitCode> {
+    match action {
+        KeysCmd::List => {
+            let set = KeySet::load(&cfg.keys.dir).map_err(fail)?;
+            let mut seen = Vec::new();
+            for k in set.keys() {
+                let active = !seen.contains(&k.alg);
+                seen.push(k.alg);
+                println!(
+                    "{:<6} kid={} created={} {}",
+                    k.alg.as_str(),
+                    k.kid,
+                    rfc3339(k.created),
+                    if active {
+                        "(active)"
+                    } else {
+                        "(published for verification)"
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCmd::Rotate { alg } => {
+            let alg = if alg == "RS256" {
+                SigningAlg::Rs256
+            } else {
+                SigningAlg::Es256
+            };
+            std::fs::create_dir_all(&cfg.keys.dir).map_err(fail)?;
+            let path = KeySet::generate(&cfg.keys.dir, alg, SystemClock.now()).map_err(fail)?;
+            println!(
+                "new {} key {}; restart instances to sign with it. Older keys stay published; delete their files once tokens they signed have expired ({}).",
+                alg.as_str(),
+                path.display(),
+                humantime::format_duration(cfg.tokens.id_token_lifetime.max(cfg.tokens.access_token_lifetime))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

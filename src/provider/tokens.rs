@@ -1,0 +1,341 @@
+//! Access tokens, refresh-token families and ID tokens.
+//!
+//! Access and refresh tokens are opaque 256-bit secrets stored under their
+//! digest, so they can be revoked and introspected. Every refresh token
+//! belongs to a family (one per code redemption). Rotation consumes the
+//! presented token atomically (GETDEL) and leaves a "used" marker; presenting
+//! a used token again is reuse, and revokes the whole family — the refresh
+//! token, and every access token it produced.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::accounts::{Account, Status};
+use crate::audit::{Event, RequestContext};
+use crate::config::Portal;
+use crate::crypto;
+use crate::store::{self, keys};
+
+use super::codes::CodeGrant;
+use super::{BearerError, Provider, TokenError, TokenResponse};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Family {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub sid: String,
+    pub scope: Vec<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Digest of the one refresh token currently valid.
+    pub current: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessRecord {
+    pub account_id: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub family_id: String,
+    pub sid: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RefreshRecord {
+    family_id: String,
+}
+
+fn corrupt(e: serde_json::Error) -> store::Error {
+    store::Error::Corrupt(e.to_string())
+}
+
+fn secs(n: i64) -> std::time::Duration {
+    std::time::Duration::from_secs(n.max(1) as u64)
+}
+
+impl Provider {
+    /// Claims for ID tokens and userinfo, read fresh from the account so role
+    /// changes show in the next token.
+    pub fn identity_claims(account: &Account) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("preferred_username".into(), json!(account.username));
+        m.insert("email".into(), json!(account.email));
+        m.insert("account_type".into(), json!(account.account_type.as_str()));
+        m.insert("org".into(), json!(account.org()));
+        m.insert("roles".into(), json!(account.roles()));
+        m
+    }
+
+    /// Issues an access token, a rotated refresh token and an ID token for
+    /// `family`, recording the new refresh token as the family's current one.
+    pub(crate) async fn mint(
+        &self,
+        mut family: Family,
+        portal: &Portal,
+        account: &Account,
+        nonce: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let now = self.clock.now();
+        let t = &self.cfg.tokens;
+        let access_ttl = t.access_token_lifetime.as_secs() as i64;
+        let remaining = family.expires_at - now;
+        if remaining <= 0 {
+            return Err(TokenError::invalid_grant("the refresh token has expired"));
+        }
+
+        let access = crypto::random_token();
+        let access_digest = crypto::token_digest(&access);
+        let record = AccessRecord {
+            account_id: account.id.as_str().to_string(),
+            client_id: portal.client_id.clone(),
+            scope: family.scope.clone(),
+            family_id: family.id.clone(),
+            sid: family.sid.clone(),
+            issued_at: now,
+            expires_at: now + access_ttl,
+        };
+        self.kv
+            .set_ex(
+                &keys::access_token(&access_digest),
+                &serde_json::to_string(&record).map_err(corrupt)?,
+                secs(access_ttl),
+            )
+            .await?;
+        self.kv
+            .set_add(&keys::family_access(&family.id), &access_digest, secs(remaining))
+            .await?;
+
+        let refresh = crypto::random_token();
+        let refresh_digest = crypto::token_digest(&refresh);
+        family.current = refresh_digest.clone();
+        self.kv
+            .set_ex(
+                &keys::refresh_token(&refresh_digest),
+                &serde_json::to_string(&RefreshRecord {
+                    family_id: family.id.clone(),
+                })
+                .map_err(corrupt)?,
+                secs(remaining),
+            )
+            .await?;
+        self.kv
+            .set_ex(
+                &keys::family(&family.id),
+                &serde_json::to_string(&family).map_err(corrupt)?,
+                secs(remaining),
+            )
+            .await?;
+
+        let mut claims = Self::identity_claims(account);
+        let half = &crypto::sha256(access.as_bytes())[..16];
+        for (k, v) in [
+            ("iss", json!(self.cfg.server.issuer())),
+            ("sub", json!(account.id.as_str())),
+            ("aud", json!(portal.client_id)),
+            ("azp", json!(portal.client_id)),
+            ("iat", json!(now)),
+            ("exp", json!(now + t.id_token_lifetime.as_secs() as i64)),
+            ("auth_time", json!(family.auth_time)),
+            ("amr", json!(family.amr)),
+            ("acr", json!(family.acr)),
+            ("sid", json!(family.sid)),
+            ("at_hash", json!(crypto::b64url(half))),
+        ] {
+            claims.insert(k.into(), v);
+        }
+        if let Some(n) = nonce {
+            claims.insert("nonce".into(), json!(n));
+        }
+        let id_token = self
+            .keys
+            .sign(portal.signing_alg, &Value::Object(claims))
+            .map_err(|e| {
+                tracing::error!(error = %e, "ID token signing failed");
+                TokenError::new("server_error", "could not sign the ID token")
+            })?;
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: access_ttl as u64,
+            refresh_token: refresh,
+            id_token,
+            scope: family.scope.join(" "),
+        })
+    }
+
+    /// Starts a family for a freshly redeemed code and indexes it under the
+    /// SSO session, so logging out ends the portal's refresh tokens too.
+    pub(crate) async fn new_family(&self, grant: &CodeGrant) -> Result<Family, store::Error> {
+        let now = self.clock.now();
+        let lifetime = self.cfg.tokens.refresh_token_lifetime.as_secs() as i64;
+        let family = Family {
+            id: crypto::hex(&crypto::random_bytes::<16>()),
+            client_id: grant.client_id.clone(),
+            account_id: grant.account_id.clone(),
+            sid: grant.sid.clone(),
+            scope: grant.scope.clone(),
+            auth_time: grant.auth_time,
+            amr: grant.amr.clone(),
+            acr: grant.acr.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+            current: String::new(),
+        };
+        self.kv
+            .set_add(&keys::session_families(&grant.sid), &family.id, secs(lifetime))
+            .await?;
+        Ok(family)
+    }
+
+    pub(crate) async fn family(&self, id: &str) -> Result<Option<Family>, store::Error> {
+        match self.kv.get(&keys::family(id)).await? {
+            None => Ok(None),
+            Some(j) => serde_json::from_str(&j).map(Some).map_err(corrupt),
+        }
+    }
+
+    /// Revokes a family: its current refresh token and every access token it
+    /// issued. Idempotent.
+    pub async fn revoke_family(&self, id: &str) -> Result<(), store::Error> {
+        let mut doomed = vec![keys::family(id), keys::family_access(id)];
+        if let Some(f) = self.family(id).await? {
+            doomed.push(keys::refresh_token(&f.current));
+        }
+        for a in self.kv.set_members(&keys::family_access(id)).await? {
+            doomed.push(keys::access_token(&a));
+        }
+        self.kv.del(&doomed).await
+    }
+
+    /// Revokes every family started under an SSO session (logout).
+    pub async fn revoke_session_families(&self, sid: &str) -> Result<usize, store::Error> {
+        let families = self.kv.set_members(&keys::session_families(sid)).await?;
+        for f in &families {
+            self.revoke_family(f).await?;
+        }
+        self.kv.del(&[keys::session_families(sid)]).await?;
+        Ok(families.len())
+    }
+
+    pub(crate) async fn take_refresh(&self, token: &str) -> Result<Option<String>, store::Error> {
+        let digest = crypto::token_digest(token);
+        match self.kv.get_del(&keys::refresh_token(&digest)).await? {
+            None => Ok(None),
+            Some(j) => {
+                let r: RefreshRecord = serde_json::from_str(&j).map_err(corrupt)?;
+                Ok(Some(r.family_id))
+            }
+        }
+    }
+
+    pub(crate) async fn mark_refresh_used(&self, token: &str, family: &Family) -> Result<(), store::Error> {
+        let remaining = family.expires_at - self.clock.now();
+        self.kv
+            .set_ex(
+                &keys::refresh_used(&crypto::token_digest(token)),
+                &family.id,
+                secs(remaining),
+            )
+            .await
+    }
+
+    pub(crate) async fn used_refresh_family(&self, token: &str) -> Result<Option<String>, store::Error> {
+        self.kv.get(&keys::refresh_used(&crypto::token_digest(token))).await
+    }
+
+    async fn access_record(&self, token: &str) -> Result<Option<AccessRecord>, store::Error> {
+        if token.len() != 43 {
+            return Ok(None);
+        }
+        match self.kv.get(&keys::access_token(&crypto::token_digest(token))).await? {
+            None => Ok(None),
+            Some(j) => {
+                let r: AccessRecord = serde_json::from_str(&j).map_err(corrupt)?;
+                Ok((r.expires_at > self.clock.now()).then_some(r))
+            }
+        }
+    }
+
+    /// `/oauth2/userinfo`: the claims of the account behind a live access
+    /// token.
+    pub async fn userinfo(&self, token: Option<&str>) -> Result<Value, BearerError> {
+        let token = token.ok_or(BearerError::Missing)?;
+        let rec = self.access_record(token).await?.ok_or(BearerError::InvalidToken)?;
+        let account = self
+            .accounts
+            .by_id(&rec.account_id)
+            .await?
+            .filter(|a| a.status == Status::Active)
+            .ok_or(BearerError::InvalidToken)?;
+        let mut claims = Self::identity_claims(&account);
+        claims.insert("sub".into(), json!(account.id.as_str()));
+        Ok(Value::Object(claims))
+    }
+
+    /// `/oauth2/introspect` (RFC 7662). Only the client a token was issued to
+    /// learns anything about it.
+    pub async fn introspect(&self, portal: &Portal, token: &str) -> Result<Value, TokenError> {
+        let inactive = json!({ "active": false });
+        if let Some(r) = self.access_record(token).await? {
+            if r.client_id != portal.client_id {
+                return Ok(inactive);
+            }
+            return Ok(json!({
+                "active": true, "token_type": "Bearer", "client_id": r.client_id, "sub": r.account_id,
+                "scope": r.scope.join(" "), "exp": r.expires_at, "iat": r.issued_at,
+                "iss": self.cfg.server.issuer(), "sid": r.sid,
+            }));
+        }
+        let digest = crypto::token_digest(token);
+        if let Some(j) = self.kv.get(&keys::refresh_token(&digest)).await? {
+            let r: RefreshRecord = serde_json::from_str(&j).map_err(|e| TokenError::from(corrupt(e)))?;
+            if let Some(f) = self.family(&r.family_id).await?
+                && f.client_id == portal.client_id
+                && f.current == digest
+            {
+                return Ok(json!({
+                    "active": true, "token_type": "refresh_token", "client_id": f.client_id, "sub": f.account_id,
+                    "scope": f.scope.join(" "), "exp": f.expires_at, "iss": self.cfg.server.issuer(),
+                }));
+            }
+        }
+        Ok(inactive)
+    }
+
+    /// `/oauth2/revoke` (RFC 7009): revoking a refresh token ends its family;
+    /// an unknown token is not an error.
+    pub async fn revoke(&self, portal: &Portal, token: &str, ctx: &RequestContext) -> Result<(), TokenError> {
+        let digest = crypto::token_digest(token);
+        if let Some(r) = self.access_record(token).await? {
+            if r.client_id == portal.client_id {
+                self.kv.del(&[keys::access_token(&digest)]).await?;
+                self.kv.set_remove(&keys::family_access(&r.family_id), &digest).await?;
+            }
+            return Ok(());
+        }
+        if let Some(j) = self.kv.get(&keys::refresh_token(&digest)).await? {
+            let r: RefreshRecord = serde_json::from_str(&j).map_err(|e| TokenError::from(corrupt(e)))?;
+            if let Some(f) = self.family(&r.family_id).await?
+                && f.client_id == portal.client_id
+            {
+                self.revoke_family(&f.id).await?;
+                self.audit
+                    .record(
+                        Event::new("refresh_token_revoked")
+                            .account(f.account_id)
+                            .client(f.client_id)
+                            .detail("family", f.id),
+                        ctx,
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Portal sessions (the gateway's SSO session).
+//!
+//! A `SessionId` is 256 random bits; the browser holds it, the store holds
+//! only its SHA-256 (`SessionHandle`), so a dump of Redis cannot be replayed
+//! as cookies. The idle timeout is the key's TTL, refreshed on each use; the
+//! absolute lifetime is checked against `created_at`. A per-account index
+//! makes "log out everywhere" one call.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::SharedClock;
+use crate::crypto;
+use crate::store::{self, keys, kv::Kv};
+
+/// The secret session identifier carried by the cookie. `Debug` redacts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(<redacted>)")
+    }
+}
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(crypto::random_token())
+    }
+    /// Accepts exactly the shape `generate` produces (43 base64url chars).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Self(s.to_string()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn handle(&self) -> SessionHandle {
+        SessionHandle(crypto::token_digest(&self.0))
+    }
+}
+
+/// The stored, non-secret name of a session: SHA-256 of its id. Used as the
+/// ID token's `sid` and as the key in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionHandle(pub String);
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    pub account_id: String,
+    pub username: String,
+    pub email: String,
+    pub account_type: String,
+    pub org: Option<String>,
+    pub roles: Vec<String>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionStore {
+    kv: Kv,
+    idle: Duration,
+    absolute: Duration,
+    clock: SharedClock,
+}
+
+impl SessionStore {
+    pub fn new(kv: Kv, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
+        Self {
+            kv,
+            idle,
+            absolute,
+            clock,
+        }
+    }
+
+    /// Stores a new session under a fresh id (never a caller-chosen one: no
+    /// fixation) and indexes it under the account.
+    pub async fn create(&self, session: &Session) -> Result<SessionId, store::Error> {
+        let id = SessionId::generate();
+        let handle = id.handle();
+        let json = serde_json::to_string(session).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+        self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await?;
+        self.kv
+            .set_add(&keys::account_sessions(&session.account_id), &handle.0, self.absolute)
+            .await?;
+        Ok(id)
+    }
+
+    /// The live session for `id`, sliding its idle expiry. A session past its
+    /// absolute lifetime is deleted and reported absent.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<(SessionHandle, Session)>, store::Error> {
+        let handle = id.handle();
+        let Some(json) = self.kv.get_touch(&keys::session(&handle.0), self.idle).await? else {
+            return Ok(None);
+        };
+        let session: Session = serde_json::from_str(&json).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+        if self.clock.now() >= session.created_at + self.absolute.as_secs() as i64 {
+            self.delete(&handle, &session.account_id).await?;
+            return Ok(None);
+        }
+        Ok(Some((handle, session)))
+    }
+
+    pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
+        match self.kv.get(&keys::session(&handle.0)).await? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| store::Error::Corrupt(e.to_string())),
+        }
+    }
+
+    pub async fn delete(&self, handle: &SessionHandle, account_id: &str) -> Result<(), store::Error> {
+        self.kv.del(&[keys::session(&handle.0)]).await?;
+        self.kv.set_remove(&keys::account_sessions(account_id), &handle.0).await
+    }
+
+    /// Ends every session of an account; returns how many were live.
+    pub async fn delete_all_for_account(&self, account_id: &str) -> Result<Vec<SessionHandle>, store::Error> {
+        let index = keys::account_sessions(account_id);
+        let handles = self.kv.set_members(&index).await?;
+        let mut keys_to_delete: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
+        keys_to_delete.push(index);
+        self.kv.del(&keys_to_delete).await?;
+        Ok(handles.into_iter().map(SessionHandle).collect())
+    }
+
+    pub async fn count_for_account(&self, account_id: &str) -> Result<usize, store::Error> {
+        let mut live = 0;
+        for h in self.kv.set_members(&keys::account_sessions(account_id)).await? {
+            if self.kv.get(&keys::session(&h)).await?.is_some() {
+                live += 1;
+            }
+        }
+        Ok(live)
+    }
+}

@@ -1,0 +1,37 @@
+//! Every key in the ephemeral store, named in one file. Keys that stand for
+//! a bearer secret (session id, code, token) carry only its SHA-256 digest.
+//! The configured prefix is added by `kv::Kv`, not here.
+
+pub fn session(digest: &str) -> String {
+    format!("session:{digest}")
+}
+pub fn account_sessions(account_id: &str) -> String {
+    format!("account-sessions:{account_id}")
+}
+pub fn session_families(session_digest: &str) -> String {
+    format!("session-families:{session_digest}")
+}
+pub fn login_tx(id: &str) -> String {
+    format!("login-tx:{id}")
+}
+pub fn code(digest: &str) -> String {
+    format!("code:{digest}")
+}
+pub fn code_used(digest: &str) -> String {
+    format!("code-used:{digest}")
+}
+pub fn access_token(digest: &str) -> String {
+    format!("access:{digest}")
+}
+pub fn refresh_token(digest: &str) -> String {
+    format!("refresh:{digest}")
+}
+pub fn refresh_used(digest: &str) -> String {
+    format!("refresh-used:{digest}")
+}
+pub fn family(id: &str) -> String {
+    format!("family:{id}")
+}
+pub fn family_access(id: &str) -> String {
+    format!("family-access:{id}")
+}

@@ -1,0 +1,360 @@
+//! The ephemeral key-value store: strings and sets with native expiry.
+//!
+//! Two backends behind one enum (no trait objects, no boxing on the hot
+//! path): Redis through a reconnecting `ConnectionManager`, and a process-
+//! local map for the single-node quick start. Both honour the same contract,
+//! and the integration tests run the domains against real Redis.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex;
+
+use super::Error;
+
+#[derive(Clone)]
+pub struct Kv {
+    prefix: Arc<str>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redis(ConnectionManager),
+    Memory(Arc<Mutex<MemoryMap>>),
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kv")
+            .field("backend", &self.backend_name())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> Error {
+    Error::KvUnavailable(Box::new(e))
+}
+
+fn ttl_secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+impl Kv {
+    /// Connects lazily: the gateway starts (and `/readyz` reports the
+    /// problem) even when Redis is down, and every command after Redis comes
+    /// back succeeds without a restart.
+    pub fn redis(url: &str, prefix: &str, timeout: Duration) -> Result<Self, Error> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(Self {
+            prefix: prefix.into(),
+            backend: Backend::Redis(manager),
+        })
+    }
+
+    pub fn memory(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+            backend: Backend::Memory(Arc::new(Mutex::new(MemoryMap::default()))),
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Redis(_) => "redis",
+            Backend::Memory(_) => "memory",
+        }
+    }
+
+    fn k(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let _: () = c.set_ex(key, value, ttl_secs(ttl)).await.map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                m.lock().await.put(key, Slot::Str(value.to_string()), ttl);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets only when absent; `true` when this call created the key.
+    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let r: Option<String> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl_secs(ttl))
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(r.is_some())
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                if m.get(&key).is_some() {
+                    return Ok(false);
+                }
+                m.put(key, Slot::Str(value.to_string()), ttl);
+                Ok(true)
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                c.get(key).await.map_err(unavailable)
+            }
+            Backend::Memory(m) => Ok(m.lock().await.get(&key).and_then(Slot::as_str)),
+        }
+    }
+
+    /// Reads and resets the expiry in one round trip (GETEX): sliding idle
+    /// timeouts without a second command.
+    pub async fn get_touch(&self, key: &str, ttl: Duration) -> Result<Option<String>, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("GETEX")
+                    .arg(&key)
+                    .arg("EX")
+                    .arg(ttl_secs(ttl))
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                let v = m.get(&key).and_then(Slot::as_str);
+                if v.is_some() {
+                    m.touch(&key, ttl);
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    /// Atomically reads and deletes: the primitive behind every single-use
+    /// secret (authorization codes, refresh tokens).
+    pub async fn get_del(&self, key: &str) -> Result<Option<String>, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("GETDEL")
+                    .arg(&key)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)
+            }
+            Backend::Memory(m) => Ok(m.lock().await.remove(&key).and_then(|s| s.as_str())),
+        }
+    }
+
+    pub async fn del(&self, keys: &[String]) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.k(k)).collect();
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let _: () = c.del(keys).await.map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                for k in keys {
+                    m.remove(&k);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds `member` to a set and extends the set's expiry to at least `ttl`.
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let secs = ttl_secs(ttl);
+                // EXPIRE ... GT never shortens a set that a longer-lived
+                // member already extended.
+                let _: () = redis::pipe()
+                    .atomic()
+                    .sadd(&key, member)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(secs)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(secs)
+                    .arg("GT")
+                    .ignore()
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                m.set_add(key, member, ttl);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let _: () = c.srem(key, member).await.map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                if let Some(Slot::Set(s)) = m.lock().await.get_mut(&key) {
+                    s.remove(member);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn set_members(&self, key: &str) -> Result<Vec<String>, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                c.smembers(key).await.map_err(unavailable)
+            }
+            Backend::Memory(m) => Ok(match m.lock().await.get(&key) {
+                Some(Slot::Set(s)) => s.iter().cloned().collect(),
+                _ => Vec::new(),
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Slot {
+    Str(String),
+    Set(HashSet<String>),
+}
+
+impl Slot {
+    fn as_str(&self) -> Option<String> {
+        match self {
+            Slot::Str(s) => Some(s.clone()),
+            Slot::Set(_) => None,
+        }
+    }
+}
+
+/// Process-local map with lazy expiry, swept on writes so it cannot grow
+/// without bound under a stream of short-lived entries.
+#[derive(Default)]
+struct MemoryMap {
+    entries: HashMap<String, (Slot, Instant)>,
+    writes: u64,
+}
+
+impl MemoryMap {
+    fn get(&mut self, key: &str) -> Option<&Slot> {
+        self.get_mut(key).map(|s| &*s)
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Slot> {
+        let now = Instant::now();
+        if self.entries.get(key).is_some_and(|(_, exp)| *exp <= now) {
+            self.entries.remove(key);
+        }
+        self.entries.get_mut(key).map(|(s, _)| s)
+    }
+
+    fn put(&mut self, key: String, slot: Slot, ttl: Duration) {
+        self.sweep();
+        self.entries
+            .insert(key, (slot, Instant::now() + ttl.max(Duration::from_secs(1))));
+    }
+
+    fn touch(&mut self, key: &str, ttl: Duration) {
+        if let Some((_, exp)) = self.entries.get_mut(key) {
+            *exp = Instant::now() + ttl.max(Duration::from_secs(1));
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Slot> {
+        let now = Instant::now();
+        match self.entries.remove(key) {
+            Some((s, exp)) if exp > now => Some(s),
+            _ => None,
+        }
+    }
+
+    fn set_add(&mut self, key: String, member: &str, ttl: Duration) {
+        self.sweep();
+        let expires = Instant::now() + ttl.max(Duration::from_secs(1));
+        let exists = self.get(&key).is_some();
+        if !exists {
+            self.entries.insert(key.clone(), (Slot::Set(HashSet::new()), expires));
+        }
+        if let Some((slot, exp)) = self.entries.get_mut(&key) {
+            if let Slot::Set(s) = slot {
+                s.insert(member.to_string());
+            }
+            if *exp < expires {
+                *exp = expires;
+            }
+        }
+    }
+
+    fn sweep(&mut self) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(1024) {
+            let now = Instant::now();
+            self.entries.retain(|_, (_, exp)| *exp > now);
+        }
+    }
+}

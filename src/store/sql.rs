@@ -1,0 +1,383 @@
+//! The durable store: SQLite through sqlx with runtime queries (no compile-
+//! time macros, no database needed to build). SQL stays portable: `$n`
+//! placeholders, TEXT ids, INTEGER unix seconds.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::Error;
+
+/// Migrations, embedded so the binary carries its own schema.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+
+#[derive(Clone, Debug)]
+pub struct Sql {
+    pool: SqlitePool,
+}
+
+fn db(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(d.message().to_string()),
+        _ => Error::SqlUnavailable(Box::new(e)),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub account_type: String,
+    pub status: String,
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<i64>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub org_id: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FailureRecord {
+    pub failures: i64,
+    pub window_start: i64,
+    pub locked_until: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: String,
+    pub reference: String,
+    pub at: i64,
+    pub kind: String,
+    pub code: Option<String>,
+    pub account_id: Option<String>,
+    pub username: Option<String>,
+    pub client_id: Option<String>,
+    pub org_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+fn account_from_row(r: &SqliteRow) -> Result<AccountRecord, sqlx::Error> {
+    Ok(AccountRecord {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        account_type: r.try_get("account_type")?,
+        status: r.try_get("status")?,
+        password_hash: r.try_get("password_hash")?,
+        password_changed_at: r.try_get("password_changed_at")?,
+        created_at: r.try_get("created_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+    })
+}
+
+fn audit_from_row(r: &SqliteRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        reference: r.try_get("reference")?,
+        at: r.try_get("at")?,
+        kind: r.try_get("kind")?,
+        code: r.try_get("code")?,
+        account_id: r.try_get("account_id")?,
+        username: r.try_get("username")?,
+        client_id: r.try_get("client_id")?,
+        org_id: r.try_get("org_id")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        request_id: r.try_get("request_id")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// `SELECT <account columns> FROM accounts <tail>` as a static string.
+macro_rules! select_accounts {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, username, email, phone, account_type, status, password_hash, ",
+            "password_changed_at, created_at, last_login_at FROM accounts ",
+            $tail
+        )
+    };
+}
+
+impl Sql {
+    /// Opens (creating the file and its folder when missing) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if path != ":memory:"
+            && let Some(parent) = Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| Error::SqlUnavailable(Box::new(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let sql = Self { pool };
+        sql.migrate().await?;
+        Ok(sql)
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        for (version, name, sql) in MIGRATIONS {
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            for statement in sql
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && !is_comment_only(s))
+            {
+                sqlx::query(statement).execute(&mut *tx).await.map_err(db)?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(version)
+                .bind(name)
+                .bind(crate::clock::Clock::now(&crate::clock::SystemClock))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    // -- accounts ---------------------------------------------------------
+
+    pub async fn insert_account(
+        &self,
+        a: &AccountRecord,
+        memberships: &[MembershipRecord],
+        granted_by: &str,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO accounts (id, username, email, phone, account_type, status, password_hash, password_changed_at, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&a.id)
+        .bind(&a.username)
+        .bind(&a.email)
+        .bind(&a.phone)
+        .bind(&a.account_type)
+        .bind(&a.status)
+        .bind(&a.password_hash)
+        .bind(a.password_changed_at)
+        .bind(a.created_at)
+        .bind(a.last_login_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for m in memberships {
+            sqlx::query("INSERT INTO memberships (account_id, org_id, role, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&a.id)
+                .bind(&m.org_id)
+                .bind(&m.role)
+                .bind(a.created_at)
+                .bind(granted_by)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    pub async fn account_by_username(&self, username: &str) -> Result<Option<AccountRecord>, Error> {
+        let row = sqlx::query(select_accounts!("WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| account_from_row(&r)).transpose().map_err(db)
+    }
+
+    pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, Error> {
+        let row = sqlx::query(select_accounts!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| account_from_row(&r)).transpose().map_err(db)
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<AccountRecord>, Error> {
+        let rows = sqlx::query(select_accounts!("ORDER BY username"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
+    pub async fn set_account_status(&self, id: &str, status: &str) -> Result<bool, Error> {
+        let r = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn record_login(&self, id: &str, at: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn memberships(&self, account_id: &str) -> Result<Vec<MembershipRecord>, Error> {
+        let rows = sqlx::query("SELECT org_id, role FROM memberships WHERE account_id = $1 ORDER BY org_id, role")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MembershipRecord {
+                    org_id: r.try_get("org_id")?,
+                    role: r.try_get("role")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+
+    // -- login failure counters --------------------------------------------
+
+    pub async fn failures(&self, username: &str) -> Result<FailureRecord, Error> {
+        let row = sqlx::query("SELECT failures, window_start, locked_until FROM login_failures WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(FailureRecord::default()),
+            Some(r) => Ok(FailureRecord {
+                failures: r.try_get("failures").map_err(db)?,
+                window_start: r.try_get("window_start").map_err(db)?,
+                locked_until: r.try_get("locked_until").map_err(db)?,
+            }),
+        }
+    }
+
+    pub async fn put_failures(&self, username: &str, f: &FailureRecord) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO login_failures (username, failures, window_start, locked_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until",
+        )
+        .bind(username)
+        .bind(f.failures)
+        .bind(f.window_start)
+        .bind(f.locked_until)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn clear_failures(&self, username: &str) -> Result<bool, Error> {
+        let r = sqlx::query("DELETE FROM login_failures WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    // -- audit ---------------------------------------------------------------
+
+    pub async fn insert_audit(&self, e: &AuditRecord) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, reference, at, kind, code, account_id, username, client_id, org_id, ip, user_agent, request_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&e.id)
+        .bind(&e.reference)
+        .bind(e.at)
+        .bind(&e.kind)
+        .bind(&e.code)
+        .bind(&e.account_id)
+        .bind(&e.username)
+        .bind(&e.client_id)
+        .bind(&e.org_id)
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.request_id)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn audit_by_reference(&self, reference: &str) -> Result<Vec<AuditRecord>, Error> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE reference = $1 ORDER BY at")
+            .bind(reference)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, Error> {
+        let rows = sqlx::query("SELECT * FROM audit_events ORDER BY at DESC, id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+}
+
+fn is_comment_only(statement: &str) -> bool {
+    statement
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+}

@@ -1,0 +1,279 @@
+//! The login pages from the attacker's and the confused user's side.
+
+use gatehouse::config::AccountType;
+
+use crate::support::app::*;
+use crate::support::browser::Browser;
+use crate::support::{authorize_url, pkce};
+
+/// A fresh login at the provider portal (prompt=login: the browser may
+/// already hold a session from an earlier step of the test).
+fn portal_url(app: &TestApp) -> String {
+    let (_, challenge) = pkce();
+    authorize_url(app, PORTAL, PORTAL_CALLBACK, &challenge, &[("prompt", "login")])
+}
+
+#[tokio::test]
+async fn untrusted_authorization_requests_stay_on_the_gateway() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let (_, challenge) = pkce();
+    let b = Browser::new();
+
+    for (url, code) in [
+        (
+            authorize_url(&app, "no-such-portal", PORTAL_CALLBACK, &challenge, &[]),
+            "unknown_client",
+        ),
+        (
+            authorize_url(&app, PORTAL, "https://evil.example/callback", &challenge, &[]),
+            "redirect_uri_mismatch",
+        ),
+        (
+            authorize_url(&app, PORTAL, &format!("{PORTAL_CALLBACK}/"), &challenge, &[]),
+            "redirect_uri_mismatch",
+        ),
+    ] {
+        let r = b.get(&url).await;
+        assert_eq!(r.status, 400, "{url}");
+        assert!(
+            r.headers.get("location").is_none(),
+            "never redirect to an unverified URI"
+        );
+        assert_eq!(r.error_code().as_deref(), Some(code));
+        let reference = r.reference().unwrap();
+        assert!(
+            r.body.contains(&reference) && r.body.contains(code),
+            "code and reference are shown"
+        );
+        let events = app.events(&reference).await;
+        assert_eq!(events[0].code.as_deref(), Some(code));
+    }
+
+    // Missing PKCE with a valid client and redirect goes back to the portal.
+    let r = b.get(&authorize_url(&app, PORTAL, PORTAL_CALLBACK, "", &[])).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().starts_with(PORTAL_CALLBACK));
+    assert_eq!(r.location_param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(r.location_param("state").as_deref(), Some("st-123"));
+}
+
+#[tokio::test]
+async fn every_form_post_needs_the_csrf_token_of_this_browser() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("csrf.target").await;
+    let b = Browser::new();
+    let page = b.start(&app, &portal_url(&app)).await;
+    let tx = page.field("tx");
+
+    // No token.
+    let r = b
+        .post(&app.url("/login/identify"), &[("tx", &tx), ("username", "csrf.target")])
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code().as_deref(), Some("csrf_invalid"));
+    // A forged token.
+    let r = b
+        .post(
+            &app.url("/login/identify"),
+            &[("tx", &tx), ("csrf", "forged"), ("username", "csrf.target")],
+        )
+        .await;
+    assert_eq!(r.error_code().as_deref(), Some("csrf_invalid"));
+
+    // Another browser cannot use this transaction, even with its own valid
+    // CSRF token (the transaction is bound to the browser that started it).
+    let other = Browser::new();
+    let own = other.start(&app, &portal_url(&app)).await;
+    let r = other
+        .post(
+            &app.url("/login/identify"),
+            &[("tx", &tx), ("csrf", &own.field("csrf")), ("username", "csrf.target")],
+        )
+        .await;
+    assert_eq!(r.error_code().as_deref(), Some("login_expired"));
+    let events = app.events(&r.reference().unwrap()).await;
+    assert!(events[0].detail.contains("another browser"), "{}", events[0].detail);
+
+    // Malformed body.
+    let r = b
+        .http
+        .post(app.url("/login/password"))
+        .header("content-type", "text/plain")
+        .body("tx=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Unknown transaction.
+    let r = b
+        .get(&app.url("/login?tx=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .await;
+    assert_eq!(r.error_code().as_deref(), Some("login_expired"));
+    let r = b.get(&app.url("/login")).await;
+    assert_eq!(r.error_code().as_deref(), Some("login_expired"));
+}
+
+#[tokio::test]
+async fn wrong_passwords_explain_themselves_and_lock_without_revealing_usernames() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await; // lockout: 3 failures in 10 min, 15 min lock
+    app.provider_account("real.user").await;
+    let b = Browser::new();
+
+    let page = b.start(&app, &portal_url(&app)).await;
+    let r = b.submit_credentials(&app, &page, "real.user", "wrong password!").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error_code().as_deref(), Some("invalid_credentials"));
+    assert!(r.body.contains("Forgot your password?"));
+    assert!(!r.body.contains("wrong password!"), "the password is never echoed");
+    let ev = &app.events(&r.reference().unwrap()).await[0];
+    assert!(
+        ev.detail.contains("\"unknown_user\":false") && ev.detail.contains("\"attempts_left\":2"),
+        "{}",
+        ev.detail
+    );
+    assert!(!ev.detail.contains("wrong password!"), "the password is never logged");
+
+    // An unknown username answers exactly the same to the user...
+    let page = b.start(&app, &portal_url(&app)).await;
+    let ghost = b.submit_credentials(&app, &page, "ghost.user", "wrong password!").await;
+    assert_eq!(ghost.status, 401);
+    assert_eq!(ghost.error_code().as_deref(), Some("invalid_credentials"));
+    // ...while the admin's event says which it was.
+    let ev = &app.events(&ghost.reference().unwrap()).await[0];
+    assert!(ev.detail.contains("\"unknown_user\":true"), "{}", ev.detail);
+
+    // Two more failures lock the real account; the right password no longer
+    // works and the page says until when.
+    for _ in 0..2 {
+        let page = b.start(&app, &portal_url(&app)).await;
+        b.submit_credentials(&app, &page, "real.user", "still wrong").await;
+    }
+    let page = b.start(&app, &portal_url(&app)).await;
+    let locked = b.submit_credentials(&app, &page, "real.user", PASSWORD).await;
+    assert_eq!(locked.status, 423);
+    assert_eq!(locked.error_code().as_deref(), Some("account_locked"));
+    assert!(
+        locked.body.contains("Locked until") && locked.body.contains("UTC"),
+        "{}",
+        locked.body
+    );
+
+    // The unknown username locks the same way (same code, same status).
+    for _ in 0..2 {
+        let page = b.start(&app, &portal_url(&app)).await;
+        b.submit_credentials(&app, &page, "ghost.user", "wrong").await;
+    }
+    let page = b.start(&app, &portal_url(&app)).await;
+    let ghost_locked = b.submit_credentials(&app, &page, "ghost.user", "wrong").await;
+    assert_eq!(
+        (ghost_locked.status, ghost_locked.error_code()),
+        (locked.status, locked.error_code())
+    );
+
+    // The lock runs out by itself (injected clock).
+    app.clock.advance(16 * 60);
+    let page = b.start(&app, &portal_url(&app)).await;
+    let ok = b.submit_credentials(&app, &page, "real.user", PASSWORD).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(ok.location().starts_with(PORTAL_CALLBACK));
+
+    // An admin unlock clears a lock at once.
+    for _ in 0..3 {
+        let page = b.start(&app, &portal_url(&app)).await;
+        b.submit_credentials(&app, &page, "real.user", "wrong again").await;
+    }
+    assert!(app.state.provider.accounts.unlock("real.user").await.unwrap());
+    let page = b.start(&app, &portal_url(&app)).await;
+    assert_eq!(
+        b.submit_credentials(&app, &page, "real.user", PASSWORD).await.status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn disabled_accounts_and_bad_usernames() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let a = app.provider_account("leaver").await;
+    app.state
+        .provider
+        .accounts
+        .set_status(&a.id, gatehouse::accounts::Status::Disabled)
+        .await
+        .unwrap();
+    let b = Browser::new();
+    let page = b.start(&app, &portal_url(&app)).await;
+    let r = b.submit_credentials(&app, &page, "leaver", PASSWORD).await;
+    assert_eq!(r.error_code().as_deref(), Some("account_disabled"));
+
+    // A username that cannot exist is answered on the form, not with a 500.
+    let page = b.start(&app, &portal_url(&app)).await;
+    let r = b
+        .post(
+            &app.url("/login/identify"),
+            &[
+                ("tx", &page.field("tx")),
+                ("csrf", &page.field("csrf")),
+                ("username", "<script>alert(1)</script>"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(!r.body.contains("<script>alert(1)"), "input is escaped");
+    assert!(r.body.contains("&lt;script&gt;"));
+
+    // Member accounts exist and log in at the member portal.
+    app.create_account("member.m", AccountType::Member, None, &[]).await;
+    let (_, challenge) = pkce();
+    let r = b
+        .login(
+            &app,
+            &authorize_url(&app, MEMBER_PORTAL, MEMBER_CALLBACK, &challenge, &[]),
+            "member.m",
+            PASSWORD,
+        )
+        .await;
+    assert!(r.location().starts_with(MEMBER_CALLBACK));
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let b = Browser::new();
+    let page = b.start(&app, &portal_url(&app)).await;
+    let h = &page.headers;
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h.contains_key("x-request-id"));
+    // The CSRF cookie is HttpOnly and SameSite.
+    let r = b.http.get(portal_url(&app)).send().await.unwrap();
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert!(set.is_empty() || set.iter().all(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")));
+    let fresh = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = fresh.get(portal_url(&app)).send().await.unwrap();
+    let c = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        c.starts_with("gatehouse_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Lax"),
+        "{c}"
+    );
+}

@@ -1,0 +1,13 @@
+//! The integration suite: one binary, one file per capability. Every test
+//! runs the real gateway against a real Redis and drives it over HTTP with a
+//! real client library.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod login;
+mod oidc_flow;
+mod ops;
+mod sessions;
+mod tokens;

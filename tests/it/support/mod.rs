@@ -1,0 +1,39 @@
+//! Test support: real Redis, the real gateway, a browser, a real OIDC client.
+
+pub mod app;
+pub mod browser;
+pub mod redis;
+pub mod rp;
+
+/// A PKCE pair for tests that drive the endpoints by hand.
+pub fn pkce() -> (String, String) {
+    let verifier = gatehouse::crypto::random_token();
+    let challenge = gatehouse::crypto::b64url(&gatehouse::crypto::sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// An authorization URL for `client_id` built by hand (for bad-input tests).
+pub fn authorize_url(
+    app: &app::TestApp,
+    client_id: &str,
+    redirect: &str,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut u = url::Url::parse(&app.url("/oauth2/authorize")).unwrap();
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid email")
+            .append_pair("state", "st-123")
+            .append_pair("nonce", "n-456")
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}

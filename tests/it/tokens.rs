@@ -1,0 +1,333 @@
+//! The token endpoint from the attacker's side: reused codes and refresh
+//! tokens, wrong verifiers, wrong secrets, malformed requests.
+
+use crate::support::app::*;
+use crate::support::browser::Browser;
+use crate::support::redis;
+use crate::support::rp::Rp;
+use crate::support::{authorize_url, pkce};
+
+/// Logs in by hand and returns (code, verifier).
+async fn code_for(app: &TestApp, browser: &Browser, username: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let r = browser
+        .login(
+            app,
+            &authorize_url(app, PORTAL, PORTAL_CALLBACK, &challenge, &[("prompt", "login")]),
+            username,
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (r.location_param("code").unwrap(), verifier)
+}
+
+async fn exchange(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().post(app.url("/oauth2/token")).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (status, r.json().await.unwrap())
+}
+
+fn code_form<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", PORTAL_CALLBACK),
+        ("code_verifier", verifier),
+    ]
+}
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("rotating").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "rotating", PASSWORD).await;
+
+    let (access2, refresh2) = rp.refresh(&app, &login.refresh_token).await.unwrap();
+    assert_ne!(refresh2, login.refresh_token, "rotation issues a new refresh token");
+    assert_eq!(userinfo_status(&app, &access2).await, 200);
+    let (access3, refresh3) = rp.refresh(&app, &refresh2).await.unwrap();
+    assert_eq!(userinfo_status(&app, &access3).await, 200);
+
+    // An attacker replays the first (already rotated) refresh token.
+    assert_eq!(
+        rp.refresh(&app, &login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
+    // The whole family is gone: the legitimate current token and every
+    // access token it produced.
+    assert_eq!(rp.refresh(&app, &refresh3).await.unwrap_err(), "invalid_grant");
+    assert_eq!(userinfo_status(&app, &access3).await, 401);
+    assert_eq!(userinfo_status(&app, &access2).await, 401);
+    assert_eq!(userinfo_status(&app, &login.access_token).await, 401);
+    assert!(
+        app.recent_events()
+            .await
+            .iter()
+            .any(|e| e.kind == "refresh_token_reuse")
+    );
+
+    // Another client cannot use a portal's refresh token.
+    let login = rp.login(&app, &Browser::new(), "rotating", PASSWORD).await;
+    let other = Rp::confidential(RSA_PORTAL, "rsa-portal-secret-0123456789", RSA_CALLBACK);
+    assert_eq!(
+        other.refresh(&app, &login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("coder").await;
+    let browser = Browser::new();
+
+    // Wrong verifier: refused.
+    let (code, verifier) = code_for(&app, &browser, "coder").await;
+    let (_, wrong) = pkce();
+    let (s, e) = exchange(&app, &code_form(&code, &wrong), Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    // The failed attempt consumed it: a code is never tried twice.
+    let (s, _) = exchange(&app, &code_form(&code, &verifier), Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(s, 400);
+
+    // Missing verifier.
+    let (code, _) = code_for(&app, &browser, "coder").await;
+    let form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", PORTAL_CALLBACK),
+    ];
+    let (_, e) = exchange(&app, &form, Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(e["error"], "invalid_grant");
+
+    // Wrong redirect_uri.
+    let (code, verifier) = code_for(&app, &browser, "coder").await;
+    let mut form = code_form(&code, &verifier);
+    form[2] = ("redirect_uri", "http://127.0.0.1:9/other");
+    let (_, e) = exchange(&app, &form, Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(e["error"], "invalid_grant");
+
+    // Bad client secret: 401 invalid_client, and the code is not burnt.
+    let (code, verifier) = code_for(&app, &browser, "coder").await;
+    let (s, e) = exchange(&app, &code_form(&code, &verifier), Some((PORTAL, "not-the-secret"))).await;
+    assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+    // Secret in both header and body: invalid_request.
+    let mut both = code_form(&code, &verifier);
+    both.push(("client_secret", PORTAL_SECRET));
+    let (_, e) = exchange(&app, &both, Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(e["error"], "invalid_request");
+    // Another client presenting the code.
+    let (_, e) = exchange(
+        &app,
+        &code_form(&code, &verifier),
+        Some((RSA_PORTAL, "rsa-portal-secret-0123456789")),
+    )
+    .await;
+    assert_eq!(e["error"], "invalid_grant");
+
+    // A good exchange, then a replay of the same code: refused, and the
+    // tokens it produced are revoked.
+    let (code, verifier) = code_for(&app, &browser, "coder").await;
+    let form = {
+        let mut f = code_form(&code, &verifier);
+        f.push(("client_id", PORTAL));
+        f.push(("client_secret", PORTAL_SECRET));
+        f
+    };
+    let (s, tokens) = exchange(&app, &form, None).await;
+    assert_eq!(s, 200, "client_secret_post works: {tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_status(&app, access).await, 200);
+    let (s, e) = exchange(&app, &form, None).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        userinfo_status(&app, access).await,
+        401,
+        "replayed code revokes its tokens"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(&ws, "[tokens]\ncode_lifetime = \"1s\"").await;
+    app.provider_account("slowpoke").await;
+    let browser = Browser::new();
+    let (code, verifier) = code_for(&app, &browser, "slowpoke").await;
+    // Wait (bounded) until Redis has expired the code's key.
+    let key = format!("{}code:{}", ws.prefix, gatehouse::crypto::token_digest(&code));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redis::shared().cmd(&["EXISTS", &key]).starts_with(":1") {
+        assert!(std::time::Instant::now() < deadline, "code key never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, e) = exchange(&app, &code_form(&code, &verifier), Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(e["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn malformed_token_requests_get_oauth_errors_not_500s() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let http = reqwest::Client::new();
+
+    // JSON instead of a form.
+    let r = http
+        .post(app.url("/oauth2/token"))
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+
+    // Repeated parameter.
+    let (_, e) = exchange(
+        &app,
+        &[("grant_type", "refresh_token"), ("grant_type", "refresh_token")],
+        Some((PORTAL, PORTAL_SECRET)),
+    )
+    .await;
+    assert_eq!(e["error"], "invalid_request");
+    // Unknown grant type.
+    let (_, e) = exchange(&app, &[("grant_type", "password")], Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(e["error"], "unsupported_grant_type");
+    // No client authentication at all.
+    let (s, e) = exchange(&app, &[("grant_type", "authorization_code")], None).await;
+    assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+    // Unknown client.
+    let (s, _) = exchange(&app, &[("grant_type", "authorization_code")], Some(("nobody", "x"))).await;
+    assert_eq!(s, 401);
+    // A public client may not send a secret.
+    let (s, _) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", PUBLIC_PORTAL),
+            ("client_secret", "guess"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    // Garbage Basic header.
+    let r = http
+        .post(app.url("/oauth2/token"))
+        .header("authorization", "Basic %%%")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Unknown refresh token.
+    let (_, e) = exchange(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+        Some((PORTAL, PORTAL_SECRET)),
+    )
+    .await;
+    assert_eq!(e["error"], "invalid_grant");
+    // userinfo without or with a bogus token.
+    let r = http.get(app.url("/oauth2/userinfo")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let r = http
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth("bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("inspector").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "inspector", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let introspect = |token: String, id: &'static str, secret: &'static str| {
+        let http = http.clone();
+        let url = app.url("/oauth2/introspect");
+        async move {
+            http.post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let v = introspect(login.access_token.clone(), PORTAL, PORTAL_SECRET).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], PORTAL);
+    assert_eq!(v["sub"], login.claims["sub"]);
+    // Another portal learns nothing about this portal's tokens.
+    let v = introspect(login.access_token.clone(), RSA_PORTAL, "rsa-portal-secret-0123456789").await;
+    assert_eq!(v, serde_json::json!({"active": false}));
+    let v = introspect(login.refresh_token.clone(), PORTAL, PORTAL_SECRET).await;
+    assert_eq!(v["active"], true);
+
+    // Revoking the refresh token ends the family, access tokens included.
+    let r = http
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(PORTAL, Some(PORTAL_SECRET))
+        .form(&[
+            ("token", login.refresh_token.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        introspect(login.access_token.clone(), PORTAL, PORTAL_SECRET).await["active"],
+        false
+    );
+    assert_eq!(
+        rp.refresh(&app, &login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
+    // Revoking an unknown token is not an error (RFC 7009).
+    let r = http
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(PORTAL, Some(PORTAL_SECRET))
+        .form(&[("token", "unknown")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
