@@ -169,3 +169,76 @@ fn account_commands_create_list_show_unlock_disable() {
     let missing = run(&["show", "nobody"], None);
     assert!(!missing.status.success());
 }
+
+/// `gatehouse serve` on a fresh folder: generates its keys, says where it
+/// listens and which session store it uses, answers, and stops on SIGTERM.
+#[test]
+fn serve_starts_on_defaults_and_says_where_it_listens() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gatehouse()
+        .current_dir(dir.path())
+        .arg("serve")
+        .env("GATEHOUSE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE__LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let ready = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no ready line; got {lines:?}"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        lines.push(v.clone());
+        if v["message"] == "gatehouse ready" {
+            break v;
+        }
+    };
+    eprintln!("serve became ready in {:?}", started.elapsed());
+    assert!(lines.iter().any(|l| {
+        l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("session store: in-process memory")
+    }));
+    let listen = ready["listen"].as_str().unwrap().to_string();
+    assert!(listen.starts_with("127.0.0.1:"));
+    assert!(dir.path().join("certs/cookie-secret.key").exists());
+    assert!(dir.path().join("data/gatehouse.db").exists());
+
+    let mut s = std::net::TcpStream::connect(&listen).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
