@@ -14,6 +14,7 @@ use crate::audit::Audit;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, SessionBackend, SigningAlg};
 use crate::crypto::Mac;
+use crate::federation::{self, Federation};
 use crate::provider::{Provider, keys};
 use crate::session::SessionStore;
 use crate::store::{self, kv::Kv, sql::Sql};
@@ -23,6 +24,7 @@ use crate::telemetry;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub provider: Provider,
+    pub federation: Federation,
     pub sql: Sql,
     pub mac: Mac,
     pub https: bool,
@@ -45,6 +47,8 @@ pub enum BuildError {
     },
     #[error("start-up task failed")]
     Join,
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// The stores and domain services, without HTTP: what CLI commands need.
@@ -161,7 +165,11 @@ impl App {
             audit: c.audit.clone(),
             clock,
         };
+        let http = federation::http_client(std::time::Duration::from_secs(10))?;
+        let federation = Federation::new(&c.cfg, http);
+        federation.spawn_refresh();
         let state = AppState {
+            federation,
             provider,
             sql: c.sql.clone(),
             mac: Mac::new(&secret),

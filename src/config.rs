@@ -227,6 +227,65 @@ pub struct RawOrg {
     pub mfa: String,
     pub jit_provisioning: bool,
     pub default_roles: Vec<String>,
+    pub account_type: String,
+    pub connection: Option<RawConnection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawConnection {
+    pub kind: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub token_endpoint_auth: String,
+    pub scopes: Vec<String>,
+    pub allowed_clock_skew: String,
+    pub signing_algs: Vec<String>,
+    pub userinfo: bool,
+    pub required_claims: Vec<String>,
+    pub claims: RawClaimMap,
+    pub discovery_refresh: String,
+    pub http_timeout: String,
+}
+impl Default for RawConnection {
+    fn default() -> Self {
+        Self {
+            kind: String::new(),
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            token_endpoint_auth: "client_secret_basic".into(),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            allowed_clock_skew: "2m".into(),
+            signing_algs: vec!["RS256".into(), "PS256".into(), "ES256".into()],
+            userinfo: false,
+            required_claims: vec!["email".into()],
+            claims: RawClaimMap::default(),
+            discovery_refresh: "1h".into(),
+            http_timeout: "10s".into(),
+        }
+    }
+}
+
+/// Which upstream claim feeds which account attribute.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(default)]
+pub struct RawClaimMap {
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Option<String>,
+}
+impl Default for RawClaimMap {
+    fn default() -> Self {
+        Self {
+            subject: "sub".into(),
+            email: "email".into(),
+            name: "name".into(),
+            roles: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -404,7 +463,43 @@ pub struct Org {
     pub mfa: OrgMfa,
     pub jit_provisioning: bool,
     pub default_roles: Vec<String>,
+    /// The account type given to accounts provisioned from this org's IdP.
+    pub account_type: AccountType,
+    pub connection: Option<Connection>,
 }
+
+#[derive(Debug, Clone)]
+pub enum Connection {
+    Oidc(OidcConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEndpointAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+/// An organization's OpenID Connect identity provider.
+#[derive(Debug, Clone)]
+pub struct OidcConnection {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub token_endpoint_auth: TokenEndpointAuth,
+    pub scopes: Vec<String>,
+    pub allowed_clock_skew: Duration,
+    pub signing_algs: Vec<String>,
+    pub userinfo: bool,
+    pub required_claims: Vec<String>,
+    pub claims: RawClaimMap,
+    pub discovery_refresh: Duration,
+    pub http_timeout: Duration,
+}
+
+/// Signature algorithms an upstream ID token may use. `none` and the HMAC
+/// family are never accepted: with a public JWKS they would let anyone forge.
+pub const UPSTREAM_ALGS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"];
 
 impl Config {
     pub fn portal(&self, client_id: &str) -> Option<&Portal> {
@@ -412,6 +507,11 @@ impl Config {
     }
     pub fn org(&self, id: &str) -> Option<&Org> {
         self.orgs.iter().find(|o| o.id == id)
+    }
+    /// The organization that owns an email domain (home-realm discovery).
+    pub fn org_for_domain(&self, domain: &str) -> Option<&Org> {
+        let d = domain.to_ascii_lowercase();
+        self.orgs.iter().find(|o| o.email_domains.contains(&d))
     }
 }
 
@@ -655,6 +755,101 @@ fn check_redirect_uri(problems: &mut Vec<Problem>, key: &str, value: &str) {
             message: format!("`{value}` is not an absolute URL ({e})"),
         }),
     }
+}
+
+fn validate_connection(problems: &mut Vec<Problem>, key: &str, c: RawConnection) -> Option<Connection> {
+    let k = |f: &str| format!("{key}.{f}");
+    match c.kind.as_str() {
+        "oidc" => {}
+        "saml" => {
+            problems.push(Problem {
+                key: k("kind"),
+                message: "SAML connections are not supported by this build yet".into(),
+            });
+            return None;
+        }
+        other => {
+            problems.push(Problem {
+                key: k("kind"),
+                message: format!("`{other}` must be \"oidc\" or \"saml\""),
+            });
+            return None;
+        }
+    }
+    match Url::parse(&c.issuer) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u)) => {}
+        Ok(_) => problems.push(Problem {
+            key: k("issuer"),
+            message: format!("`{}` must be https (http only on a loopback host)", c.issuer),
+        }),
+        Err(e) => problems.push(Problem {
+            key: k("issuer"),
+            message: format!("`{}` is not an absolute URL ({e})", c.issuer),
+        }),
+    }
+    if c.client_id.is_empty() {
+        problems.push(Problem {
+            key: k("client_id"),
+            message: "is required".into(),
+        });
+    }
+    let auth = match c.token_endpoint_auth.as_str() {
+        "client_secret_basic" => TokenEndpointAuth::ClientSecretBasic,
+        "client_secret_post" => TokenEndpointAuth::ClientSecretPost,
+        "private_key_jwt" => TokenEndpointAuth::PrivateKeyJwt,
+        other => {
+            problems.push(Problem {
+                key: k("token_endpoint_auth"),
+                message: format!(
+                    "`{other}` must be \"client_secret_basic\", \"client_secret_post\" or \"private_key_jwt\""
+                ),
+            });
+            TokenEndpointAuth::ClientSecretBasic
+        }
+    };
+    if auth != TokenEndpointAuth::PrivateKeyJwt && c.client_secret.is_none() {
+        problems.push(Problem {
+            key: k("client_secret"),
+            message: "is required for client_secret_basic/client_secret_post".into(),
+        });
+    }
+    if !c.scopes.iter().any(|s| s == "openid") {
+        problems.push(Problem {
+            key: k("scopes"),
+            message: "must include \"openid\"".into(),
+        });
+    }
+    if c.signing_algs.is_empty() {
+        problems.push(Problem {
+            key: k("signing_algs"),
+            message: "needs at least one algorithm".into(),
+        });
+    }
+    for a in &c.signing_algs {
+        if !UPSTREAM_ALGS.contains(&a.as_str()) {
+            problems.push(Problem {
+                key: k("signing_algs"),
+                message: format!("`{a}` is not accepted; use some of {}", UPSTREAM_ALGS.join(", ")),
+            });
+        }
+    }
+    let allowed_clock_skew = duration(problems, &k("allowed_clock_skew"), &c.allowed_clock_skew);
+    let discovery_refresh = duration(problems, &k("discovery_refresh"), &c.discovery_refresh);
+    let http_timeout = duration(problems, &k("http_timeout"), &c.http_timeout);
+    Some(Connection::Oidc(OidcConnection {
+        issuer: c.issuer.trim_end_matches('/').to_string(),
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        token_endpoint_auth: auth,
+        scopes: c.scopes,
+        allowed_clock_skew,
+        signing_algs: c.signing_algs,
+        userinfo: c.userinfo,
+        required_claims: c.required_claims,
+        claims: c.claims,
+        discovery_refresh,
+        http_timeout,
+    }))
 }
 
 fn is_slug(s: &str) -> bool {
@@ -939,7 +1134,22 @@ impl RawConfig {
                     OrgMfa::Always
                 }
             };
+            let account_type = match ro.account_type.as_str() {
+                "" => AccountType::Provider,
+                t => AccountType::parse(t).unwrap_or_else(|| {
+                    problems.push(Problem {
+                        key: k("account_type"),
+                        message: format!("`{t}` is not one of \"member\", \"provider\", \"employer\""),
+                    });
+                    AccountType::Provider
+                }),
+            };
+            let connection = ro
+                .connection
+                .and_then(|c| validate_connection(problems, &format!("org[{i}].connection"), c));
             orgs.push(Org {
+                account_type,
+                connection,
                 name: if ro.name.is_empty() { ro.id.clone() } else { ro.name },
                 id: ro.id,
                 tins: ro.tins,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod http;
 pub mod flow;
 pub mod provider;
+pub mod federation;
 pub mod session;
 pub mod accounts;
 pub mod diagnostics;

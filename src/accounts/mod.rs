@@ -228,6 +228,25 @@ pub struct NewAccount {
     pub password: Password,
 }
 
+/// An upstream identity vouched for by an organization's IdP.
+#[derive(Debug)]
+pub struct FederatedIdentity<'a> {
+    pub org: &'a config::Org,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum Federated {
+    /// An account already linked, or linked now by a matching email.
+    Linked(Account),
+    /// Created just in time.
+    Provisioned(Account),
+    /// No account, and the policy does not allow one: why.
+    Unknown(String),
+}
+
 #[derive(Clone, Debug)]
 pub struct Accounts {
     sql: Sql,
@@ -417,6 +436,102 @@ impl Accounts {
                 account: Box::new(account),
             }),
         }
+    }
+
+    /// The local account for an upstream identity: the linked one; else an
+    /// existing member of the organization whose email the IdP asserts (the
+    /// IdP is authoritative for its organization's domains); else, when the
+    /// organization allows it, a new account provisioned just in time.
+    pub async fn federated(&self, id: &FederatedIdentity<'_>) -> Result<Federated, store::Error> {
+        let now = self.clock.now();
+        if let Some(account_id) = self.sql.linked_account(&id.org.id, id.issuer, id.subject).await? {
+            self.sql.touch_identity(&id.org.id, id.issuer, id.subject, now).await?;
+            self.sql.record_login(&account_id, now).await?;
+            return match self.by_id(&account_id).await? {
+                Some(a) => Ok(Federated::Linked(a)),
+                None => Ok(Federated::Unknown(format!(
+                    "linked account {account_id} no longer exists"
+                ))),
+            };
+        }
+        let email = id.email.map(EmailAddress::parse).and_then(Result::ok);
+        let in_org_domain = email
+            .as_ref()
+            .is_some_and(|e| id.org.email_domains.iter().any(|d| d == e.domain()));
+        if let Some(email) = email.as_ref().filter(|_| in_org_domain)
+            && let Ok(username) = Username::parse(email.as_str())
+            && let Some(existing) = self.by_username(&username).await?
+        {
+            if !existing.memberships.iter().any(|m| m.org_id == id.org.id) {
+                return Ok(Federated::Unknown(format!(
+                    "username {} exists but is not a member of {}; link it by hand",
+                    existing.username, id.org.id
+                )));
+            }
+            self.sql
+                .link_identity(&id.org.id, id.issuer, id.subject, existing.id.as_str(), now)
+                .await?;
+            self.sql.record_login(existing.id.as_str(), now).await?;
+            return Ok(Federated::Linked(existing));
+        }
+        if !id.org.jit_provisioning {
+            return Ok(Federated::Unknown(
+                "no account is linked to this identity and jit_provisioning is off".into(),
+            ));
+        }
+        let Some(email) = email else {
+            return Ok(Federated::Unknown(
+                "jit provisioning needs a valid email claim to name the account".into(),
+            ));
+        };
+        let username = match Username::parse(email.as_str()) {
+            Ok(u) => u,
+            Err(e) => return Ok(Federated::Unknown(format!("email cannot be a username: {e}"))),
+        };
+        let account_id = AccountId::generate();
+        let record = AccountRecord {
+            id: account_id.as_str().to_string(),
+            username: username.as_str().to_string(),
+            email: email.as_str().to_string(),
+            phone: None,
+            account_type: id.org.account_type.as_str().to_string(),
+            status: Status::Active.as_str().to_string(),
+            // Federated accounts have no local password.
+            password_hash: None,
+            password_changed_at: None,
+            created_at: now,
+            last_login_at: Some(now),
+        };
+        let roles = if id.org.default_roles.is_empty() {
+            vec!["member".to_string()]
+        } else {
+            id.org.default_roles.clone()
+        };
+        let memberships: Vec<MembershipRecord> = roles
+            .into_iter()
+            .map(|role| MembershipRecord {
+                org_id: id.org.id.clone(),
+                role,
+            })
+            .collect();
+        match self
+            .sql
+            .insert_account(&record, &memberships, &format!("jit:{}", id.org.id))
+            .await
+        {
+            Ok(()) => {}
+            Err(store::Error::Conflict(_)) => {
+                return Ok(Federated::Unknown(format!(
+                    "username {} is taken by another account",
+                    record.username
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        self.sql
+            .link_identity(&id.org.id, id.issuer, id.subject, account_id.as_str(), now)
+            .await?;
+        Ok(Federated::Provisioned(Account::from_records(record, memberships)?))
     }
 
     /// Clears the failure counter of a username (admin unlock).

@@ -8,19 +8,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{AuthError, Password, Username};
+use crate::accounts::{Account, AuthError, Password, Username};
 use crate::audit::{Event, RequestContext};
 use crate::clock;
 use crate::config::Portal;
 use crate::crypto;
 use crate::diagnostics::FailureCode;
+use crate::federation::Federation;
 use crate::provider::Provider;
 use crate::provider::authorize::{self, AuthorizeRequest, ErrorRedirect, Prompt, Rejection};
 use crate::provider::codes::{self, CodeGrant};
 use crate::session::{Session, SessionId};
 use crate::store::{self, keys};
 
-use super::{Failure, log_store_error};
+use super::{Failure, federation, log_store_error};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginTx {
@@ -41,6 +42,8 @@ pub enum AuthorizeOutcome {
     Login {
         tx_id: String,
     },
+    /// Straight to the organization's IdP (deep link or login_hint).
+    ToIdp(String),
     Page(Failure),
 }
 
@@ -85,6 +88,7 @@ async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Fai
 /// (if any) and `browser` the value of its CSRF cookie.
 pub async fn authorize(
     p: &Provider,
+    fed: &Federation,
     params: &[(String, String)],
     session: Option<SessionId>,
     browser: &str,
@@ -187,10 +191,32 @@ pub async fn authorize(
         username: None,
         created_at: now,
     };
-    match save_tx(p, &tx).await {
-        Ok(()) => AuthorizeOutcome::Login { tx_id: tx.id },
-        Err(e) => AuthorizeOutcome::Page(unavailable(p, ctx, e).await),
+    if let Err(e) = save_tx(p, &tx).await {
+        return AuthorizeOutcome::Page(unavailable(p, ctx, e).await);
     }
+    // Home-realm discovery before any page: an explicit `org`, or a
+    // login_hint in a federated organization's email domain.
+    let hinted = tx
+        .request
+        .login_hint
+        .as_deref()
+        .and_then(|h| h.rsplit_once('@'))
+        .and_then(|(_, domain)| p.cfg.org_for_domain(domain));
+    let org = tx.request.org.as_deref().and_then(|o| p.cfg.org(o)).or(hinted);
+    if let Some(org) = org.filter(|o| o.connection.is_some()) {
+        return match federation::start(p, fed, &tx, org, ctx).await {
+            Ok(url) => AuthorizeOutcome::ToIdp(url),
+            Err(f) => AuthorizeOutcome::Page(f),
+        };
+    }
+    AuthorizeOutcome::Login { tx_id: tx.id }
+}
+
+/// A login transaction by id, without the browser check (the federation
+/// callback checks the browser against its own state record).
+pub(crate) async fn load_tx_unbound(p: &Provider, tx_id: &str) -> Option<LoginTx> {
+    let json = p.kv.get(&keys::login_tx(tx_id)).await.ok()??;
+    serde_json::from_str(&json).ok()
 }
 
 async fn save_tx(p: &Provider, tx: &LoginTx) -> Result<(), store::Error> {
@@ -234,22 +260,42 @@ pub async fn load_tx(
     }
 }
 
-/// Identify step: records who is logging in. Returns the message to show
-/// again on the form when the input is unusable.
+/// Where the identify step leads.
+#[derive(Debug)]
+pub enum Identified {
+    /// Ask for the password.
+    Password(Box<LoginTx>),
+    /// The email's domain belongs to a federated organization: go to its
+    /// IdP at this URL.
+    Federate(String),
+    /// The input is unusable: show the form again with this message.
+    Retry(Box<LoginTx>, String),
+}
+
+/// Identify step: records who is logging in and routes by home realm.
 pub async fn identify(
     p: &Provider,
+    fed: &Federation,
     mut tx: LoginTx,
     input: &str,
     ctx: &RequestContext,
-) -> Result<Result<LoginTx, (LoginTx, String)>, Failure> {
+) -> Result<Identified, Failure> {
     let username = match Username::parse(input) {
         Ok(u) => u,
-        Err(msg) => return Ok(Err((tx, msg.to_string()))),
+        Err(msg) => return Ok(Identified::Retry(Box::new(tx), msg.to_string())),
     };
     tx.username = Some(username.as_str().to_string());
-    match save_tx(p, &tx).await {
-        Ok(()) => Ok(Ok(tx)),
-        Err(e) => Err(unavailable(p, ctx, e).await),
+    if let Err(e) = save_tx(p, &tx).await {
+        return Err(unavailable(p, ctx, e).await);
+    }
+    let federated = username
+        .as_str()
+        .rsplit_once('@')
+        .and_then(|(_, domain)| p.cfg.org_for_domain(domain))
+        .filter(|o| o.connection.is_some());
+    match federated {
+        Some(org) => federation::start(p, fed, &tx, org, ctx).await.map(Identified::Federate),
+        None => Ok(Identified::Password(Box::new(tx))),
     }
 }
 
@@ -285,7 +331,7 @@ pub async fn password(
         );
     };
     let client = tx.request.client_id.clone();
-    let Some(portal) = p.cfg.portal(&client).cloned() else {
+    if p.cfg.portal(&client).is_none() {
         return PasswordOutcome::Page(
             fail(
                 p,
@@ -357,29 +403,7 @@ pub async fn password(
         Err(AuthError::Store(e)) => return PasswordOutcome::Page(unavailable(p, ctx, e).await),
     };
 
-    if !portal.account_types.contains(&account.account_type) {
-        let allowed: Vec<&str> = portal.account_types.iter().map(|t| t.as_str()).collect();
-        let mut f = fail(
-            p,
-            ctx,
-            FailureCode::WrongPortal,
-            base.account(account.id.as_str())
-                .detail("account_type", account.account_type.as_str())
-                .detail("portal_accepts", allowed.join(", ")),
-        )
-        .await
-        .detail(format!(
-            "This is a {} account; {} accepts {} accounts.",
-            account.account_type.as_str(),
-            portal.name,
-            allowed.join(" or ")
-        ));
-        if let Some(right) = right_portal(&p.cfg.portals, account.account_type.as_str()) {
-            f = f.link(
-                format!("Go to {}", right.name),
-                right.login_url.clone().unwrap_or_default(),
-            );
-        }
+    if let Some(f) = check_portal(p, &tx, &account, ctx).await {
         return PasswordOutcome::Page(f);
     }
 
@@ -416,6 +440,47 @@ pub async fn password(
     }
 }
 
+/// `wrong_portal` when the portal does not accept this account's type,
+/// with a link to one that does.
+pub(crate) async fn check_portal(
+    p: &Provider,
+    tx: &LoginTx,
+    account: &Account,
+    ctx: &RequestContext,
+) -> Option<Failure> {
+    let portal = p.cfg.portal(&tx.request.client_id)?;
+    if portal.account_types.contains(&account.account_type) {
+        return None;
+    }
+    let allowed: Vec<&str> = portal.account_types.iter().map(|t| t.as_str()).collect();
+    let mut f = fail(
+        p,
+        ctx,
+        FailureCode::WrongPortal,
+        Event::failure(FailureCode::WrongPortal)
+            .username(account.username.clone())
+            .client(portal.client_id.clone())
+            .account(account.id.as_str())
+            .org(account.org().map(String::from))
+            .detail("account_type", account.account_type.as_str())
+            .detail("portal_accepts", allowed.join(", ")),
+    )
+    .await
+    .detail(format!(
+        "This is a {} account; {} accepts {} accounts.",
+        account.account_type.as_str(),
+        portal.name,
+        allowed.join(" or ")
+    ));
+    if let Some(right) = right_portal(&p.cfg.portals, account.account_type.as_str()) {
+        f = f.link(
+            format!("Go to {}", right.name),
+            right.login_url.clone().unwrap_or_default(),
+        );
+    }
+    Some(f)
+}
+
 fn right_portal<'a>(portals: &'a [Portal], account_type: &str) -> Option<&'a Portal> {
     portals
         .iter()
@@ -424,7 +489,7 @@ fn right_portal<'a>(portals: &'a [Portal], account_type: &str) -> Option<&'a Por
 
 /// Ends the journey: the previous session (if any) is replaced by a new one
 /// under a new id, the transaction is consumed, and a code is issued.
-async fn complete(
+pub(crate) async fn complete(
     p: &Provider,
     tx: &LoginTx,
     session: Session,

@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
             "/login/password",
             get(routes::login::password_page).post(routes::login::password_submit),
         )
+        .route("/sso/{org}/start", get(routes::sso::start))
+        .route("/sso/oidc/{org}/callback", get(routes::sso::oidc_callback))
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))

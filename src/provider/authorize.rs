@@ -30,6 +30,9 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// Organization to sign in with (deep link to its IdP).
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +238,14 @@ pub fn validate(cfg: &Config, params: &[(String, String)]) -> Result<AuthorizeRe
     if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
         return redirect("invalid_request", "state or nonce is too long".into());
     }
+    let org = map.get("org").filter(|o| !o.is_empty()).map(|o| o.to_string());
+    if let Some(o) = &org
+        && cfg.org(o).is_none()
+    {
+        return redirect("invalid_request", format!("unknown organization `{o}`"));
+    }
     Ok(AuthorizeRequest {
+        org,
         client_id: portal.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
         state,

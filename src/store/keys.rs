@@ -35,3 +35,9 @@ pub fn family(id: &str) -> String {
 pub fn family_access(id: &str) -> String {
     format!("family-access:{id}")
 }
+pub fn fed_state(state: &str) -> String {
+    format!("fed-state:{state}")
+}
+pub fn fed_state_used(state: &str) -> String {
+    format!("fed-state-used:{state}")
+}

@@ -12,7 +12,10 @@ use sqlx::{Row, sqlite::SqliteRow};
 use super::Error;
 
 /// Migrations, embedded so the binary carries its own schema.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "federation", include_str!("../../migrations/0002_federation.sql")),
+];
 
 #[derive(Clone, Debug)]
 pub struct Sql {
@@ -287,6 +290,56 @@ impl Sql {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db)
+    }
+
+    // -- federated identities ----------------------------------------------
+
+    pub async fn linked_account(&self, org_id: &str, issuer: &str, subject: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar(
+            "SELECT account_id FROM federated_identities WHERE org_id = $1 AND issuer = $2 AND subject = $3",
+        )
+        .bind(org_id)
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    pub async fn link_identity(
+        &self,
+        org_id: &str,
+        issuer: &str,
+        subject: &str,
+        account_id: &str,
+        at: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO federated_identities (org_id, issuer, subject, account_id, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(org_id)
+        .bind(issuer)
+        .bind(subject)
+        .bind(account_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn touch_identity(&self, org_id: &str, issuer: &str, subject: &str, at: i64) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE federated_identities SET last_login_at = $1 WHERE org_id = $2 AND issuer = $3 AND subject = $4",
+        )
+        .bind(at)
+        .bind(org_id)
+        .bind(issuer)
+        .bind(subject)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     // -- login failure counters --------------------------------------------

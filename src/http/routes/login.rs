@@ -9,7 +9,7 @@ use crate::accounts::Password;
 use crate::app::AppState;
 use crate::diagnostics::FailureCode;
 use crate::flow::Failure;
-use crate::flow::login::{self, LoginTx, PasswordOutcome};
+use crate::flow::login::{self, Identified, LoginTx, PasswordOutcome};
 
 use super::super::csrf;
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
@@ -111,9 +111,10 @@ pub async fn identify_submit(
         Err(r) => return r,
     };
     let input = form.get("username").unwrap_or("").to_string();
-    match login::identify(&state.provider, tx, &input, &ctx.0).await {
-        Ok(Ok(tx)) => see_other(&format!("/login/password?tx={}", tx.id)),
-        Ok(Err((tx, message))) => identify_view(&state, &tx, &browser, Some(&message), &input),
+    match login::identify(&state.provider, &state.federation, tx, &input, &ctx.0).await {
+        Ok(Identified::Password(tx)) => see_other(&format!("/login/password?tx={}", tx.id)),
+        Ok(Identified::Federate(url)) => see_other(&url),
+        Ok(Identified::Retry(tx, message)) => identify_view(&state, &tx, &browser, Some(&message), &input),
         Err(f) => pages::failure_page(&f),
     }
 }

@@ -3,6 +3,7 @@
 pub mod login;
 pub mod oauth;
 pub mod ops;
+pub mod sso;
 pub mod verify;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -40,6 +40,7 @@ async fn authorize(state: AppState, headers: HeaderMap, params: Vec<(String, Str
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
     let outcome = login::authorize(
         &state.provider,
+        &state.federation,
         &params,
         session_from(&state, &headers),
         &browser,
@@ -49,6 +50,7 @@ async fn authorize(state: AppState, headers: HeaderMap, params: Vec<(String, Str
     let response = match outcome {
         AuthorizeOutcome::ToPortal(location) => see_other(&location),
         AuthorizeOutcome::Login { tx_id } => see_other(&format!("/login?tx={tx_id}")),
+        AuthorizeOutcome::ToIdp(url) => see_other(&url),
         AuthorizeOutcome::Page(f) => pages::failure_page(&f),
     };
     with_cookies(response, new_cookie)
