@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Installs what gatehouse needs on a fresh Debian machine that has only Rust,
 # skipping whatever is already there. Usage: scripts/deps.sh build|test
+#   build: the C toolchain bits the crates build with
+#   test:  also redis-server (tests start their own instances), Node.js and
+#          npm, and the npm packages of the test peers (tests/peers)
 set -euo pipefail
-
-build_pkgs=(pkg-config gcc)
-test_pkgs=(redis-server)
-
-want=("${build_pkgs[@]}")
-if [ "${1:-build}" = "test" ]; then
-  want+=("${test_pkgs[@]}")
-fi
+cd "$(dirname "$0")/.."
+mode="${1:-build}"
 
 missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+need() { # need COMMAND PACKAGE: install PACKAGE when COMMAND is absent
+  command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+}
+need cc gcc
+need pkg-config pkg-config
+if [ "$mode" = "test" ]; then
+  need redis-server redis-server
+  need node nodejs
+  need npm npm
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
@@ -25,8 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The distribution's redis-server service is not used: tests start their own
-# instances on ephemeral loopback ports.
-if [ "${1:-build}" = "test" ] && command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now redis-server >/dev/null 2>&1 || true
+if [ "$mode" = "test" ]; then
+  # Test peers from the npm registry, pinned by tests/peers/package-lock.json.
+  if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
+    (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi

@@ -358,6 +358,7 @@ async fn finish(
         org: Some(org.id.clone()),
         roles,
         amr: amr.clone(),
+        upstream_roles: a.roles.clone(),
         acr: a.acr.clone().unwrap_or_else(|| "urn:gatehouse:loa:1".into()),
         auth_time: now,
         created_at: now,

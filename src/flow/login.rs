@@ -416,6 +416,7 @@ pub async fn password(
         org: account.org().map(String::from),
         roles: account.roles(),
         amr: vec!["pwd".into()],
+        upstream_roles: Vec::new(),
         acr: "urn:gatehouse:loa:1".into(),
         auth_time: now,
         created_at: now,
@@ -520,6 +521,7 @@ async fn issue_code(p: &Provider, req: &AuthorizeRequest, sid: &str, s: &Session
         sid: sid.to_string(),
         auth_time: s.auth_time,
         amr: s.amr.clone(),
+        upstream_roles: s.upstream_roles.clone(),
         acr: s.acr.clone(),
     };
     let code = codes::issue(&p.kv, &grant, p.cfg.tokens.code_lifetime).await?;

@@ -21,6 +21,10 @@ pub struct CodeGrant {
     pub sid: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
+    /// Roles asserted by the upstream IdP for this login (not stored on the
+    /// account: the IdP manages them).
+    #[serde(default)]
+    pub upstream_roles: Vec<String>,
     pub acr: String,
 }
 

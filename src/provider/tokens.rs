@@ -28,6 +28,10 @@ pub struct Family {
     pub scope: Vec<String>,
     pub auth_time: i64,
     pub amr: Vec<String>,
+    /// Roles asserted by the upstream IdP for this login (not stored on the
+    /// account: the IdP manages them).
+    #[serde(default)]
+    pub upstream_roles: Vec<String>,
     pub acr: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -37,6 +41,8 @@ pub struct Family {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessRecord {
+    #[serde(default)]
+    pub upstream_roles: Vec<String>,
     pub account_id: String,
     pub client_id: String,
     pub scope: Vec<String>,
@@ -62,13 +68,17 @@ fn secs(n: i64) -> std::time::Duration {
 impl Provider {
     /// Claims for ID tokens and userinfo, read fresh from the account so role
     /// changes show in the next token.
-    pub fn identity_claims(account: &Account) -> serde_json::Map<String, Value> {
+    pub fn identity_claims(account: &Account, upstream_roles: &[String]) -> serde_json::Map<String, Value> {
+        let mut roles = account.roles();
+        roles.extend(upstream_roles.iter().cloned());
+        roles.sort();
+        roles.dedup();
         let mut m = serde_json::Map::new();
         m.insert("preferred_username".into(), json!(account.username));
         m.insert("email".into(), json!(account.email));
         m.insert("account_type".into(), json!(account.account_type.as_str()));
         m.insert("org".into(), json!(account.org()));
-        m.insert("roles".into(), json!(account.roles()));
+        m.insert("roles".into(), json!(roles));
         m
     }
 
@@ -92,6 +102,7 @@ impl Provider {
         let access = crypto::random_token();
         let access_digest = crypto::token_digest(&access);
         let record = AccessRecord {
+            upstream_roles: family.upstream_roles.clone(),
             account_id: account.id.as_str().to_string(),
             client_id: portal.client_id.clone(),
             scope: family.scope.clone(),
@@ -132,7 +143,7 @@ impl Provider {
             )
             .await?;
 
-        let mut claims = Self::identity_claims(account);
+        let mut claims = Self::identity_claims(account, &family.upstream_roles);
         let half = &crypto::sha256(access.as_bytes())[..16];
         for (k, v) in [
             ("iss", json!(self.cfg.server.issuer())),
@@ -182,6 +193,7 @@ impl Provider {
             scope: grant.scope.clone(),
             auth_time: grant.auth_time,
             amr: grant.amr.clone(),
+            upstream_roles: grant.upstream_roles.clone(),
             acr: grant.acr.clone(),
             created_at: now,
             expires_at: now + lifetime,
@@ -273,7 +285,7 @@ impl Provider {
             .await?
             .filter(|a| a.status == Status::Active)
             .ok_or(BearerError::InvalidToken)?;
-        let mut claims = Self::identity_claims(&account);
+        let mut claims = Self::identity_claims(&account, &rec.upstream_roles);
         claims.insert("sub".into(), json!(account.id.as_str()));
         Ok(Value::Object(claims))
     }

@@ -55,6 +55,10 @@ pub struct Session {
     pub org: Option<String>,
     pub roles: Vec<String>,
     pub amr: Vec<String>,
+    /// Roles asserted by the upstream IdP for this login (not stored on the
+    /// account: the IdP manages them).
+    #[serde(default)]
+    pub upstream_roles: Vec<String>,
     pub acr: String,
     pub auth_time: i64,
     pub created_at: i64,

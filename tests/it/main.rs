@@ -6,6 +6,7 @@
 mod support;
 
 mod cli;
+mod federation_oidc;
 mod login;
 mod oidc_flow;
 mod ops;

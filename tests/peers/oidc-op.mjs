@@ -45,12 +45,10 @@ const provider = new Provider(issuer, {
     return { accountId: sub, claims: async () => ({ ...claims }) };
   },
   claims: {
-    openid: ['sub'],
+    openid: ['sub', 'acr', 'amr'],
     email: ['email', 'email_verified'],
     profile: ['name'],
     groups: ['groups'],
-    acr: null,
-    amr: null,
   },
   scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
   conformIdTokenClaims: false,
@@ -58,10 +56,20 @@ const provider = new Provider(issuer, {
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { IdToken: Number(process.env.OP_ID_TOKEN_TTL || 300) },
   pkce: { required: () => true },
+  // The OP's SSRF guard refuses loopback addresses, and in these tests every
+  // peer (the gateway's jwks_uri for private_key_jwt) is on loopback.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
   enabledJWA: { clientAuthSigningAlgValues: ['ES256', 'RS256'] },
 });
 provider.proxy = false;
+// Errors the OP explains only to its own operator; the tests show them.
+for (const event of ['grant.error', 'server_error', 'authorization.error']) {
+  provider.on(event, (ctx, err) => process.stderr.write(`${event}: ${err.message} ${err.error_description || ''} ${err.error_detail || ''} ${err.cause?.message || ''} ${err.cause?.cause?.message || ''}\n`));
+}
 
 const callback = provider.callback();
 server.on('request', async (req, res) => {

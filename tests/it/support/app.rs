@@ -125,6 +125,11 @@ email_domains = ["northside.example"]
     }
 }
 
+pub struct Bound {
+    listener: TcpListener,
+    pub port: u16,
+}
+
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
@@ -139,8 +144,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(ws: &Workspace, extra: &str) -> Self {
+        Self::start(ws, Self::bind().await, extra).await
+    }
+
+    /// Binds the gateway's port first, for peers that must know it before
+    /// the gateway's configuration can be written (an upstream IdP's
+    /// redirect URI).
+    pub async fn bind() -> Bound {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        Bound { listener, port }
+    }
+
+    pub async fn start(ws: &Workspace, bound: Bound, extra: &str) -> Self {
+        let Bound { listener, port } = bound;
         let cfg = ws.config(port, extra);
         let clock = ManualClock::new();
         let app = App::build_with(cfg, listener, clock.clone()).await.unwrap();
@@ -190,7 +207,11 @@ impl TestApp {
             .create(
                 NewAccount {
                     username: username.into(),
-                    email: format!("{username}@northside.example"),
+                    email: if username.contains('@') {
+                        username.to_string()
+                    } else {
+                        format!("{username}@northside.example")
+                    },
                     phone: None,
                     account_type,
                     org: org.map(String::from),

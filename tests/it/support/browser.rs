@@ -142,6 +142,44 @@ impl Browser {
         .await
     }
 
+    /// Follows redirects (across hosts: gateway, IdP, back) until one points
+    /// at `stop_prefix` or a page is shown. At most 20 hops.
+    pub async fn follow(&self, first: Page, base: &str, stop_prefix: &str) -> Page {
+        let mut page = first;
+        let mut current = url::Url::parse(base).unwrap();
+        for _ in 0..20 {
+            if !(300..400).contains(&page.status) {
+                return page;
+            }
+            let loc = page.location();
+            if loc.starts_with(stop_prefix) {
+                return page;
+            }
+            let next = current.join(&loc).unwrap();
+            page = self.get(next.as_str()).await;
+            current = next;
+        }
+        panic!("more than 20 redirects");
+    }
+
+    /// Identify with a work email and follow the federation round trip
+    /// until the browser is sent back to `stop_prefix` (or shown a page).
+    pub async fn login_federated(&self, app: &TestApp, authorize_url: &str, email: &str, stop_prefix: &str) -> Page {
+        let identify = self.start(app, authorize_url).await;
+        let r = self
+            .post(
+                &app.url("/login/identify"),
+                &[
+                    ("tx", &identify.field("tx")),
+                    ("csrf", &identify.field("csrf")),
+                    ("username", email),
+                ],
+            )
+            .await;
+        // A failure before the IdP (unreachable, misconfigured) is a page.
+        self.follow(r, &app.base, stop_prefix).await
+    }
+
     /// The whole browser side of a login: authorize → identify → password.
     pub async fn login(&self, app: &TestApp, authorize_url: &str, username: &str, password: &str) -> Page {
         let identify = self.start(app, authorize_url).await;

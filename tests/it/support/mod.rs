@@ -2,6 +2,8 @@
 
 pub mod app;
 pub mod browser;
+pub mod fake_op;
+pub mod op;
 pub mod redis;
 pub mod rp;
 

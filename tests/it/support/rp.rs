@@ -73,6 +73,14 @@ pub fn decode_claims(jwt: &str) -> serde_json::Value {
     .unwrap()
 }
 
+/// An authorization request in flight.
+pub struct Pending {
+    pub url: String,
+    state: CsrfToken,
+    nonce: Nonce,
+    verifier: openidconnect::PkceCodeVerifier,
+}
+
 pub struct Rp {
     pub client_id: String,
     pub secret: Option<String>,
@@ -103,16 +111,14 @@ impl Rp {
     /// nonce, the browser's login, state check, code exchange and ID-token
     /// validation — all by the client library.
     pub async fn login(&self, app: &TestApp, browser: &Browser, username: &str, password: &str) -> PortalLogin {
-        let http = http_client();
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.client_id.clone()),
-            self.secret.clone().map(ClientSecret::new),
-        )
-        .set_redirect_uri(RedirectUrl::new(self.redirect.clone()).unwrap());
+        let pending = self.begin(app).await;
+        let done = browser.login(app, &pending.url, username, password).await;
+        self.finish(app, pending, done).await
+    }
+
+    /// Discovery and the authorization URL (with PKCE, state and nonce).
+    pub async fn begin(&self, app: &TestApp) -> Pending {
+        let client = self.client(app).await;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -123,13 +129,46 @@ impl Rp {
             .add_scope(Scope::new("email".into()))
             .set_pkce_challenge(challenge)
             .url();
+        Pending {
+            url: url.to_string(),
+            state,
+            nonce,
+            verifier,
+        }
+    }
 
-        let done: Page = browser.login(app, url.as_str(), username, password).await;
+    async fn client(
+        &self,
+        app: &TestApp,
+    ) -> openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http_client())
+            .await
+            .expect("discovery");
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.client_id.clone()),
+            self.secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(self.redirect.clone()).unwrap())
+    }
+
+    /// Takes the browser's final redirect back to the portal: checks state
+    /// and iss, exchanges the code and validates the ID token.
+    pub async fn finish(&self, app: &TestApp, pending: Pending, done: Page) -> PortalLogin {
+        let http = http_client();
+        let client = self.client(app).await;
         assert_eq!(done.status, 303, "login did not complete: {}", done.body);
         assert!(done.location().starts_with(&self.redirect), "{}", done.location());
         assert_eq!(
             done.location_param("state").as_deref(),
-            Some(state.secret().as_str()),
+            Some(pending.state.secret().as_str()),
             "state echoed"
         );
         assert_eq!(
@@ -142,13 +181,13 @@ impl Rp {
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .unwrap()
-            .set_pkce_verifier(verifier)
+            .set_pkce_verifier(pending.verifier)
             .request_async(&http)
             .await
             .expect("code exchange");
         let id_token = tokens.id_token().expect("id_token").clone();
         let verifier = client.id_token_verifier().set_allowed_algs(vec![self.alg.clone()]);
-        let claims = id_token.claims(&verifier, &nonce).expect("ID token validates");
+        let claims = id_token.claims(&verifier, &pending.nonce).expect("ID token validates");
         // at_hash binds the access token to the ID token.
         let at_hash = claims.access_token_hash().expect("at_hash");
         let expected = openidconnect::AccessTokenHash::from_token(
