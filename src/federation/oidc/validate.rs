@@ -207,3 +207,106 @@ pub fn check_claims(claims: &Map<String, Value>, e: &Expect<'_>) -> Result<(), E
         iat,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn expect(now: i64, idp_date: Option<i64>) -> Expect<'static> {
+        static ALGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["RS256".to_string()]);
+        Expect {
+            issuer: "https://idp.example",
+            client_id: "gw",
+            nonce: "n1",
+            allowed_skew: 120,
+            algs: &ALGS,
+            now,
+            idp_date,
+        }
+    }
+
+    fn good(now: i64) -> Value {
+        json!({"iss": "https://idp.example", "aud": "gw", "nonce": "n1", "iat": now, "exp": now + 300, "sub": "u"})
+    }
+
+    #[test]
+    fn accepts_within_skew() {
+        let now = 1_000_000;
+        assert!(check_claims(&claims(good(now)), &expect(now, Some(now))).is_ok());
+        let mut v = good(now);
+        v["iat"] = json!(now + 100);
+        assert!(
+            check_claims(&claims(v), &expect(now, None)).is_ok(),
+            "100s ahead is within 120s"
+        );
+    }
+
+    #[test]
+    fn time_failures_are_classified_by_the_idps_http_clock() {
+        let now = 1_000_000;
+        // Gateway 10 minutes ahead: the token looks expired, the Date header
+        // shows the offset.
+        let v = good(now - 600);
+        match check_claims(&claims(v.clone()), &expect(now, Some(now - 600))) {
+            Err(Error::ClockSkew { offset, .. }) => assert_eq!(offset, -600),
+            other => panic!("{other:?}"),
+        }
+        // Same token, but the IdP's HTTP clock agrees with ours: stale token.
+        assert!(matches!(
+            check_claims(&claims(v.clone()), &expect(now, Some(now))),
+            Err(Error::Expired { .. })
+        ));
+        // No Date header and an iat from the future: skew from iat.
+        let v = good(now + 900);
+        match check_claims(&claims(v), &expect(now, None)) {
+            Err(Error::ClockSkew {
+                offset, source_of_time, ..
+            }) => {
+                assert_eq!(offset, 900);
+                assert!(source_of_time.contains("iat"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn audience_rules() {
+        let now = 1_000_000;
+        let mut v = good(now);
+        v["aud"] = json!(["gw", "other"]);
+        assert!(
+            matches!(
+                check_claims(&claims(v.clone()), &expect(now, None)),
+                Err(Error::AudienceMismatch { .. })
+            ),
+            "several audiences need azp"
+        );
+        v["azp"] = json!("gw");
+        assert!(check_claims(&claims(v), &expect(now, None)).is_ok());
+        let mut v = good(now);
+        v.as_object_mut().unwrap().remove("nonce");
+        assert!(matches!(
+            check_claims(&claims(v), &expect(now, None)),
+            Err(Error::NonceMismatch { actual: None, .. })
+        ));
+    }
+
+    #[test]
+    fn parse_rejects_garbage_without_panicking() {
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            "e30.e30.",
+            "eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24.c2ln",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}
