@@ -47,6 +47,8 @@ pub enum BuildError {
     },
     #[error("start-up task failed")]
     Join,
+    #[error("SAML SP key: {0}")]
+    SamlKey(String),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -166,7 +168,19 @@ impl App {
             clock,
         };
         let http = federation::http_client(std::time::Duration::from_secs(10))?;
-        let federation = Federation::new(&c.cfg, http);
+        let sp = if Federation::needs_sp(&c.cfg) {
+            let dir = c.cfg.keys.dir.clone();
+            let name = c.cfg.server.issuer();
+            let sp =
+                tokio::task::spawn_blocking(move || federation::saml::sp::SpIdentity::load_or_generate(&dir, &name))
+                    .await
+                    .map_err(|_| BuildError::Join)?
+                    .map_err(BuildError::SamlKey)?;
+            Some(Arc::new(sp))
+        } else {
+            None
+        };
+        let federation = Federation::new(&c.cfg, http, sp);
         federation.spawn_refresh();
         let state = AppState {
             federation,

@@ -247,6 +247,42 @@ pub struct RawConnection {
     pub claims: RawClaimMap,
     pub discovery_refresh: String,
     pub http_timeout: String,
+    // SAML
+    pub idp_metadata_url: Option<String>,
+    pub idp_metadata_file: Option<String>,
+    pub metadata_refresh: String,
+    pub sp_entity_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub nameid_format: String,
+    pub required_attributes: Vec<String>,
+    pub attributes: RawAttributeMap,
+    pub sign_requests: bool,
+    pub want_assertions_signed: bool,
+    pub allow_sha1: bool,
+    pub accept_expired_certificate: bool,
+    pub allow_idp_initiated: bool,
+}
+
+/// Which SAML attribute feeds which account attribute (by Name or
+/// FriendlyName); the subject is the NameID unless `subject` names an
+/// attribute.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(default)]
+pub struct RawAttributeMap {
+    pub subject: Option<String>,
+    pub email: String,
+    pub name: String,
+    pub roles: Option<String>,
+}
+impl Default for RawAttributeMap {
+    fn default() -> Self {
+        Self {
+            subject: None,
+            email: "email".into(),
+            name: "displayName".into(),
+            roles: None,
+        }
+    }
 }
 impl Default for RawConnection {
     fn default() -> Self {
@@ -264,6 +300,19 @@ impl Default for RawConnection {
             claims: RawClaimMap::default(),
             discovery_refresh: "1h".into(),
             http_timeout: "10s".into(),
+            idp_metadata_url: None,
+            idp_metadata_file: None,
+            metadata_refresh: "1h".into(),
+            sp_entity_id: None,
+            acs_url: None,
+            nameid_format: "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified".into(),
+            required_attributes: vec!["email".into()],
+            attributes: RawAttributeMap::default(),
+            sign_requests: false,
+            want_assertions_signed: false,
+            allow_sha1: false,
+            accept_expired_certificate: false,
+            allow_idp_initiated: false,
         }
     }
 }
@@ -471,6 +520,33 @@ pub struct Org {
 #[derive(Debug, Clone)]
 pub enum Connection {
     Oidc(OidcConnection),
+    Saml(SamlConnection),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataSource {
+    Url(String),
+    File(PathBuf),
+}
+
+/// An organization's SAML 2.0 identity provider; the gateway is its SP.
+#[derive(Debug, Clone)]
+pub struct SamlConnection {
+    pub metadata: MetadataSource,
+    pub metadata_refresh: Duration,
+    /// None: derived from public_url as {public_url}/sso/saml/{org}/metadata.
+    pub sp_entity_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub nameid_format: String,
+    pub required_attributes: Vec<String>,
+    pub attributes: RawAttributeMap,
+    pub allowed_clock_skew: Duration,
+    pub sign_requests: bool,
+    pub want_assertions_signed: bool,
+    pub allow_sha1: bool,
+    pub accept_expired_certificate: bool,
+    pub allow_idp_initiated: bool,
+    pub http_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -761,13 +837,7 @@ fn validate_connection(problems: &mut Vec<Problem>, key: &str, c: RawConnection)
     let k = |f: &str| format!("{key}.{f}");
     match c.kind.as_str() {
         "oidc" => {}
-        "saml" => {
-            problems.push(Problem {
-                key: k("kind"),
-                message: "SAML connections are not supported by this build yet".into(),
-            });
-            return None;
-        }
+        "saml" => return validate_saml(problems, key, c),
         other => {
             problems.push(Problem {
                 key: k("kind"),
@@ -848,6 +918,89 @@ fn validate_connection(problems: &mut Vec<Problem>, key: &str, c: RawConnection)
         required_claims: c.required_claims,
         claims: c.claims,
         discovery_refresh,
+        http_timeout,
+    }))
+}
+
+fn validate_saml(problems: &mut Vec<Problem>, key: &str, c: RawConnection) -> Option<Connection> {
+    let k = |f: &str| format!("{key}.{f}");
+    let metadata = match (&c.idp_metadata_url, &c.idp_metadata_file) {
+        (Some(u), None) => {
+            match Url::parse(u) {
+                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(&url)) => {}
+                _ => problems.push(Problem {
+                    key: k("idp_metadata_url"),
+                    message: format!("`{u}` must be an https URL (http only on a loopback host)"),
+                }),
+            }
+            MetadataSource::Url(u.clone())
+        }
+        (None, Some(f)) => {
+            // A file can be checked now: refuse metadata without a signing
+            // key, which would let an unsigned response through.
+            match std::fs::read_to_string(f) {
+                Ok(xml) => match crate::federation::saml::metadata::IdpMetadata::parse(&xml) {
+                    Ok(m) if m.certs.is_empty() => problems.push(Problem {
+                        key: k("idp_metadata_file"),
+                        message: format!(
+                            "`{f}` has no signing certificate: refused, since no signature could be checked"
+                        ),
+                    }),
+                    Ok(_) => {}
+                    Err(e) => problems.push(Problem {
+                        key: k("idp_metadata_file"),
+                        message: format!("`{f}` is not usable IdP metadata: {e}"),
+                    }),
+                },
+                Err(e) => problems.push(Problem {
+                    key: k("idp_metadata_file"),
+                    message: format!("cannot read `{f}`: {e}"),
+                }),
+            }
+            MetadataSource::File(PathBuf::from(f))
+        }
+        (Some(_), Some(_)) => {
+            problems.push(Problem {
+                key: k("idp_metadata_url"),
+                message: "set idp_metadata_url or idp_metadata_file, not both".into(),
+            });
+            return None;
+        }
+        (None, None) => {
+            problems.push(Problem {
+                key: k("idp_metadata_url"),
+                message: "a SAML connection needs idp_metadata_url or idp_metadata_file".into(),
+            });
+            return None;
+        }
+    };
+    for (name, value) in [("sp_entity_id", &c.sp_entity_id), ("acs_url", &c.acs_url)] {
+        if let Some(v) = value
+            && Url::parse(v).is_err()
+        {
+            problems.push(Problem {
+                key: k(name),
+                message: format!("`{v}` is not an absolute URL"),
+            });
+        }
+    }
+    let allowed_clock_skew = duration(problems, &k("allowed_clock_skew"), &c.allowed_clock_skew);
+    let metadata_refresh = duration(problems, &k("metadata_refresh"), &c.metadata_refresh);
+    let http_timeout = duration(problems, &k("http_timeout"), &c.http_timeout);
+    Some(Connection::Saml(SamlConnection {
+        metadata,
+        metadata_refresh,
+        sp_entity_id: c.sp_entity_id,
+        acs_url: c.acs_url,
+        nameid_format: c.nameid_format,
+        required_attributes: c.required_attributes,
+        attributes: c.attributes,
+        allowed_clock_skew,
+        sign_requests: c.sign_requests,
+        want_assertions_signed: c.want_assertions_signed,
+        allow_sha1: c.allow_sha1,
+        accept_expired_certificate: c.accept_expired_certificate,
+        allow_idp_initiated: c.allow_idp_initiated,
         http_timeout,
     }))
 }

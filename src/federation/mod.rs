@@ -5,6 +5,7 @@
 //! what arrived. It knows nothing of HTTP handlers, sessions or portals.
 
 pub mod oidc;
+pub mod saml;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,11 +30,14 @@ pub struct Assertion {
 #[derive(Clone, Debug, Default)]
 pub struct Federation {
     oidc: HashMap<String, Arc<oidc::Connection>>,
+    saml: HashMap<String, Arc<saml::Connection>>,
+    sp: Option<Arc<saml::sp::SpIdentity>>,
 }
 
 impl Federation {
-    pub fn new(cfg: &Config, http: reqwest::Client) -> Self {
+    pub fn new(cfg: &Config, http: reqwest::Client, sp: Option<Arc<saml::sp::SpIdentity>>) -> Self {
         let mut oidc = HashMap::new();
+        let mut saml = HashMap::new();
         for org in &cfg.orgs {
             match &org.connection {
                 Some(Connection::Oidc(c)) => {
@@ -42,10 +46,37 @@ impl Federation {
                         Arc::new(oidc::Connection::new(&org.id, c.clone(), http.clone())),
                     );
                 }
+                Some(Connection::Saml(c)) => {
+                    saml.insert(
+                        org.id.clone(),
+                        Arc::new(saml::Connection::new(
+                            &org.id,
+                            c.clone(),
+                            &cfg.server.issuer(),
+                            http.clone(),
+                        )),
+                    );
+                }
                 None => {}
             }
         }
-        Self { oidc }
+        Self { oidc, saml, sp }
+    }
+
+    pub fn saml(&self, org_id: &str) -> Option<&Arc<saml::Connection>> {
+        self.saml.get(org_id)
+    }
+
+    pub fn sp(&self) -> Option<&Arc<saml::sp::SpIdentity>> {
+        self.sp.as_ref()
+    }
+
+    /// Whether any organization federates over SAML (then the gateway needs
+    /// an SP key).
+    pub fn needs_sp(cfg: &Config) -> bool {
+        cfg.orgs
+            .iter()
+            .any(|o| matches!(o.connection, Some(Connection::Saml(_))))
     }
 
     pub fn oidc(&self, org_id: &str) -> Option<&Arc<oidc::Connection>> {
@@ -53,7 +84,7 @@ impl Federation {
     }
 
     pub fn has_connection(&self, org_id: &str) -> bool {
-        self.oidc.contains_key(org_id)
+        self.oidc.contains_key(org_id) || self.saml.contains_key(org_id)
     }
 
     /// Keeps discovery documents and key sets fresh in the background, each
@@ -66,6 +97,17 @@ impl Federation {
                 loop {
                     if let Err(e) = conn.refresh().await {
                         tracing::warn!(org = %conn.org_id, error = %e, "IdP discovery refresh failed; keeping the last good copy");
+                    }
+                    tokio::time::sleep(conn.refresh_interval()).await;
+                }
+            });
+        }
+        for conn in self.saml.values() {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = conn.refresh().await {
+                        tracing::error!(org = %conn.org_id, error = %e, "SAML metadata refresh failed; keeping the last good copy");
                     }
                     tokio::time::sleep(conn.refresh_interval()).await;
                 }

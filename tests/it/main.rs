@@ -10,5 +10,6 @@ mod federation_oidc;
 mod login;
 mod oidc_flow;
 mod ops;
+mod saml_fixtures;
 mod sessions;
 mod tokens;
