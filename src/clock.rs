@@ -40,6 +40,10 @@ impl ManualClock {
         })
     }
 
+    pub fn set(&self, unix: i64) {
+        self.now.store(unix, Ordering::SeqCst);
+    }
+
     pub fn advance(&self, seconds: i64) {
         self.now.fetch_add(seconds, Ordering::SeqCst);
     }

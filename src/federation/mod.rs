@@ -13,8 +13,10 @@ use std::sync::Arc;
 use crate::config::{Config, Connection};
 
 /// What an upstream IdP vouched for, after every check passed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Assertion {
+    /// "oidc" or "saml".
+    pub via: String,
     pub org_id: String,
     pub issuer: String,
     pub subject: String,

@@ -36,11 +36,23 @@ pub fn callback_uri(p: &Provider, org_id: &str) -> String {
 }
 
 async fn fail(p: &Provider, ctx: &RequestContext, org: &str, e: &oidc::Error, tx: Option<&LoginTx>) -> Failure {
-    let code = e.code();
-    let mut event = Event::failure(code)
-        .org(Some(org.to_string()))
-        .detail("error", e.to_string());
-    if let Value::Object(m) = e.detail() {
+    fail_with(p, ctx, org, e.code(), e.to_string(), e.detail(), tx).await
+}
+
+/// Records an upstream failure (code, message, the admin's detail) and
+/// builds the user's page, with a "start again" link to the portal when the
+/// login transaction is known.
+pub(crate) async fn fail_with(
+    p: &Provider,
+    ctx: &RequestContext,
+    org: &str,
+    code: FailureCode,
+    message: String,
+    detail: Value,
+    tx: Option<&LoginTx>,
+) -> Failure {
+    let mut event = Event::failure(code).org(Some(org.to_string())).detail("error", message);
+    if let Value::Object(m) = detail {
         for (k, v) in m {
             event = event.detail(&k, v);
         }
@@ -63,7 +75,7 @@ async fn fail(p: &Provider, ctx: &RequestContext, org: &str, e: &oidc::Error, tx
     f
 }
 
-async fn store_failure(p: &Provider, ctx: &RequestContext, e: crate::store::Error) -> Failure {
+pub(crate) async fn store_failure(p: &Provider, ctx: &RequestContext, e: crate::store::Error) -> Failure {
     super::log_store_error(&e);
     let reference = p
         .audit
@@ -83,6 +95,9 @@ pub async fn start(
     org: &Org,
     ctx: &RequestContext,
 ) -> Result<String, Failure> {
+    if fed.saml(&org.id).is_some() {
+        return super::saml::start(p, fed, tx, org, ctx).await;
+    }
     let Some(conn) = fed.oidc(&org.id) else {
         let reference = p
             .audit
@@ -288,7 +303,7 @@ async fn redeem(
     conn.assertion(&claims)
 }
 
-async fn finish(
+pub(crate) async fn finish(
     p: &Provider,
     org: &Org,
     tx: &LoginTx,
@@ -372,7 +387,7 @@ async fn finish(
                         .username(account.username.clone())
                         .client(tx.request.client_id.clone())
                         .org(Some(org.id.clone()))
-                        .detail("via", "oidc")
+                        .detail("via", a.via.clone())
                         .detail("issuer", a.issuer.clone())
                         .detail("subject", a.subject.clone())
                         .detail("amr", amr.join(" "))

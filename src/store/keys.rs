@@ -41,3 +41,9 @@ pub fn fed_state(state: &str) -> String {
 pub fn fed_state_used(state: &str) -> String {
     format!("fed-state-used:{state}")
 }
+pub fn saml_assertion(issuer_digest: &str, id: &str) -> String {
+    format!("saml-assertion:{issuer_digest}:{id}")
+}
+pub fn saml_result(token: &str) -> String {
+    format!("saml-result:{token}")
+}

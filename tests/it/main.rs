@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod federation_oidc;
+mod federation_saml;
 mod login;
 mod oidc_flow;
 mod ops;

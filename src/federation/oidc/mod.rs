@@ -425,6 +425,7 @@ impl Connection {
         };
         let roles = map.roles.as_deref().map(|r| strings(claims.get(r))).unwrap_or_default();
         Ok(Assertion {
+            via: "oidc".into(),
             org_id: self.org_id.clone(),
             issuer: self.cfg.issuer.clone(),
             subject,

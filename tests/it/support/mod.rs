@@ -6,6 +6,7 @@ pub mod fake_op;
 pub mod op;
 pub mod redis;
 pub mod rp;
+pub mod saml_idp;
 
 /// A PKCE pair for tests that drive the endpoints by hand.
 pub fn pkce() -> (String, String) {
