@@ -248,6 +248,7 @@ pub async fn acs(
     let sent_at = state.as_ref().map(|s| s.sent_at);
     let judged = {
         let conn = conn.clone();
+        let sp = fed.sp().cloned();
         tokio::task::spawn_blocking(move || {
             judge(
                 &xml,
@@ -264,6 +265,7 @@ pub async fn acs(
                     accept_expired_cert: conn.cfg.accept_expired_certificate,
                     want_assertions_signed: conn.cfg.want_assertions_signed,
                     required_attributes: &conn.cfg.required_attributes,
+                    decryption_key: sp.as_ref().map(|s| &s.key),
                 },
             )
         })

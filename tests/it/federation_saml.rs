@@ -49,6 +49,10 @@ struct Saml {
 /// The gateway's SP key is made first (in the workspace's key folder) so
 /// its metadata can be handed to the IdP before either starts.
 async fn setup(users: Value, sign: &str) -> Saml {
+    setup_with(users, sign, false).await
+}
+
+async fn setup_with(users: Value, sign: &str, encrypt: bool) -> Saml {
     let ws = Workspace::new();
     let bound = TestApp::bind().await;
     let base = format!("http://127.0.0.1:{}", bound.port);
@@ -65,7 +69,7 @@ async fn setup(users: Value, sign: &str) -> Saml {
         ),
     )
     .unwrap();
-    let idp = SamlIdp::start(&sp_md, &users, sign);
+    let idp = SamlIdp::start(&sp_md, &users, sign, encrypt);
     let app = TestApp::start(&ws, bound, &org_toml(&idp.metadata_url(), "")).await;
     Saml {
         app,
@@ -182,6 +186,31 @@ async fn assertion_only_signatures_from_pysaml2_are_accepted() {
         "carol@riverside.example",
     )
     .await;
+    let done = post_form(&s.app, &browser, &form, PORTAL_CALLBACK).await;
+    assert!(done.location().starts_with(PORTAL_CALLBACK), "{}", done.body);
+}
+
+#[tokio::test]
+async fn encrypted_assertions_from_pysaml2_are_decrypted_with_the_sp_key() {
+    let s = setup_with(users(), "response", true).await;
+    let browser = Browser::new();
+    let form = to_idp_form(
+        &s.app,
+        &browser,
+        &authorize_url(&s.app, PORTAL, PORTAL_CALLBACK, &pkce().1, &[]),
+        "carol@riverside.example",
+    )
+    .await;
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(form.field("SAMLResponse"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        xml.contains("EncryptedAssertion") && !xml.contains("carol@riverside.example"),
+        "the IdP really encrypted it"
+    );
     let done = post_form(&s.app, &browser, &form, PORTAL_CALLBACK).await;
     assert!(done.location().starts_with(PORTAL_CALLBACK), "{}", done.body);
 }

@@ -49,6 +49,7 @@ fn every_fixture_gets_its_verdict_code_and_explanation() {
         accept_expired_cert: false,
         want_assertions_signed: false,
         required_attributes: &required,
+        decryption_key: None,
     };
     let mut wrong = Vec::new();
     let cases = m["cases"].as_array().unwrap();
@@ -100,6 +101,7 @@ fn policy_switches_change_the_verdict_they_name() {
         accept_expired_cert: false,
         want_assertions_signed: false,
         required_attributes: &required,
+        decryption_key: None,
     };
     let read = |n: &str| std::fs::read_to_string(dir().join(format!("{n}.xml"))).unwrap();
     // IdP-initiated allowed: the unsolicited response is accepted.

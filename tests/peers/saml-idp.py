@@ -7,6 +7,7 @@ Environment:
   IDP_SP_METADATA  path of the SP's metadata (the gateway's)
   IDP_USERS        JSON map: email -> {"name": ..., "groups": [...]}
   IDP_SIGN         "response" (default), "assertion" or "both"
+  IDP_ENCRYPT      "1": encrypt the assertion for the SP's encryption key
 
 Prints `READY <port>` once listening on 127.0.0.1; exits when stdin closes.
 The user signing in is the AuthnRequest's subject hint if any, else the
@@ -46,6 +47,7 @@ port = httpd.server_address[1]
 base = f"http://127.0.0.1:{port}"
 users = json.loads(os.environ.get("IDP_USERS", "{}"))
 sign = os.environ.get("IDP_SIGN", "response")
+encrypt = os.environ.get("IDP_ENCRYPT") == "1"
 
 conf = IdPConfig()
 conf.load({
@@ -97,6 +99,7 @@ class Handler(BaseHTTPRequestHandler):
                 authn={"class_ref": PASSWORDPROTECTEDTRANSPORT, "authn_auth": f"{base}/idp"},
                 sign_response=sign in ("response", "both"), sign_assertion=sign in ("assertion", "both"),
                 sign_alg=xmldsig.SIG_RSA_SHA256, digest_alg=xmldsig.DIGEST_SHA256,
+                encrypt_assertion=encrypt,
                 **args)
             http = idp.apply_binding(BINDING_HTTP_POST, str(resp), args["destination"],
                                      q.get("RelayState", ""), response=True)

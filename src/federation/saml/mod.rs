@@ -3,6 +3,7 @@
 //! and judging responses (`validate`). Metadata without a signing
 //! certificate is refused: with it, nothing could be verified.
 
+pub mod decrypt;
 pub mod error;
 pub mod metadata;
 pub mod sp;

@@ -35,6 +35,8 @@ pub struct Expect<'a> {
     pub accept_expired_cert: bool,
     pub want_assertions_signed: bool,
     pub required_attributes: &'a [String],
+    /// The SP key, for EncryptedAssertion.
+    pub decryption_key: Option<&'a openssl::pkey::PKey<openssl::pkey::Private>>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,11 +117,34 @@ const STRONG: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::EcdsaSha512,
 ];
 
-/// Judges `xml` (the decoded SAMLResponse). Blocking: run it off the async
-/// executor.
-pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
+fn check_status(ctx: &mut libxml::xpath::Context) -> Result<(), Error> {
+    let status = first(ctx, "/samlp:Response/samlp:Status/samlp:StatusCode", None)?
+        .and_then(|n| n.get_attribute("Value"))
+        .unwrap_or_default();
+    if status == SUCCESS {
+        return Ok(());
+    }
+    let sub = first(
+        ctx,
+        "/samlp:Response/samlp:Status/samlp:StatusCode/samlp:StatusCode",
+        None,
+    )?
+    .and_then(|n| n.get_attribute("Value"));
+    let message = first(ctx, "/samlp:Response/samlp:Status/samlp:StatusMessage", None)?.map(|n| n.get_content());
+    Err(Error::IdpStatus {
+        status: if status.is_empty() {
+            "(no StatusCode)".into()
+        } else {
+            status
+        },
+        sub_status: sub,
+        message,
+    })
+}
+
+fn open(xml: &str) -> Result<(Document, libxml::xpath::Context, Node), Error> {
     let doc = parse_untrusted(xml).map_err(malformed)?;
-    let mut ctx = xpath(&doc).map_err(malformed)?;
+    let ctx = xpath(&doc).map_err(malformed)?;
     let root = doc.get_root_element().ok_or_else(|| malformed("empty document"))?;
     if root.get_name() != "Response" || root.get_namespace().map(|n| n.get_href()).as_deref() != Some(SAMLP) {
         return Err(malformed(format!(
@@ -127,39 +152,169 @@ pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
             root.get_name()
         )));
     }
+    Ok((doc, ctx, root))
+}
 
-    // 1. Status: a failure answer is reported as the IdP's, signed or not.
-    let status = first(&mut ctx, "/samlp:Response/samlp:Status/samlp:StatusCode", None)?
-        .and_then(|n| n.get_attribute("Value"))
-        .unwrap_or_default();
-    if status != SUCCESS {
-        let sub = first(
-            &mut ctx,
-            "/samlp:Response/samlp:Status/samlp:StatusCode/samlp:StatusCode",
-            None,
-        )?
-        .and_then(|n| n.get_attribute("Value"));
-        let message =
-            first(&mut ctx, "/samlp:Response/samlp:Status/samlp:StatusMessage", None)?.map(|n| n.get_content());
-        return Err(Error::IdpStatus {
-            status: if status.is_empty() {
-                "(no StatusCode)".into()
-            } else {
-                status
-            },
-            sub_status: sub,
-            message,
+/// The single occurrence of `node`'s element in `xml`, as a byte range from
+/// its start tag to the end of its end tag.
+fn element_span(xml: &str, node: &Node) -> Result<std::ops::Range<usize>, Error> {
+    let name = match node.get_namespace().map(|n| n.get_prefix()).filter(|p| !p.is_empty()) {
+        Some(prefix) => format!("{prefix}:{}", node.get_name()),
+        None => node.get_name(),
+    };
+    let open_tag = format!("<{name}");
+    let close_tag = format!("</{name}>");
+    let starts: Vec<usize> = xml
+        .match_indices(&open_tag)
+        .filter(|(i, _)| xml[i + open_tag.len()..].starts_with([' ', '>', '\n', '\t', '\r', '/']))
+        .map(|(i, _)| i)
+        .collect();
+    let ends: Vec<usize> = xml.match_indices(&close_tag).map(|(i, _)| i).collect();
+    match (starts.as_slice(), ends.as_slice()) {
+        ([s], [e]) if s < e => Ok(*s..e + close_tag.len()),
+        _ => Err(wrapping(format!("{name} must appear exactly once"))),
+    }
+}
+
+/// Judges `xml` (the decoded SAMLResponse). Blocking: run it off the async
+/// executor.
+pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
+    let (doc, mut ctx, root) = open(xml)?;
+    check_status(&mut ctx)?;
+    let encrypted = find(&mut ctx, "//saml:EncryptedAssertion", None)?;
+    if encrypted.is_empty() {
+        return judge_plain(xml, e, None, Vec::new());
+    }
+    // Encrypted: the Response signature (if any) covers the ciphertext, so
+    // it is checked first; then the Assertion is decrypted into place and
+    // judged like a plain one (with its own signature, if it has one).
+    if encrypted.len() != 1 || !find(&mut ctx, "//saml:Assertion", None)?.is_empty() {
+        return Err(wrapping("more than one assertion (encrypted or not)"));
+    }
+    let enc = &encrypted[0];
+    if !enc.get_parent().is_some_and(|p| same_node(&p, &root)) {
+        return Err(wrapping("the EncryptedAssertion is not a direct child of the Response"));
+    }
+    let key = e
+        .decryption_key
+        .ok_or_else(|| malformed("the assertion is encrypted but this SP has no decryption key"))?;
+    let signatures = find(&mut ctx, "//ds:Signature", None)?;
+    let mut outer = None;
+    let mut sig_span = None;
+    if let Some(sig) = signatures.first() {
+        if signatures.len() != 1 || !sig.get_parent().is_some_and(|p| same_node(&p, &root)) {
+            return Err(wrapping("a Signature outside the Response"));
+        }
+        let refs = find(&mut ctx, "ds:SignedInfo/ds:Reference", Some(sig))?;
+        let id = root.get_attribute("ID").unwrap_or_default();
+        if refs.len() != 1 || refs[0].get_attribute("URI").as_deref() != Some(format!("#{id}").as_str()) {
+            return Err(wrapping("the Response Signature does not reference the Response"));
+        }
+        let (cert, _) = verify_signatures(xml, &mut ctx, std::slice::from_ref(sig), e)?;
+        outer = Some(cert);
+        sig_span = Some(element_span(xml, sig)?);
+    }
+    let enc_span = element_span(xml, enc)?;
+    let (plain, warnings) = super::decrypt::decrypt(&mut ctx, enc, key)?;
+    drop(ctx);
+    drop(doc);
+    // Splice from the back so the earlier range stays valid.
+    let mut edits = vec![(enc_span, plain)];
+    if let Some(span) = sig_span {
+        edits.push((span, String::new()));
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut spliced = xml.to_string();
+    for (range, with) in edits {
+        spliced.replace_range(range, &with);
+    }
+    judge_plain(&spliced, e, outer, warnings)
+}
+
+/// Checks each signature's algorithms and certificate against the metadata,
+/// then verifies (samael/xmlsec); returns the verifying certificate and the
+/// document reduced to its signed content.
+fn verify_signatures(
+    xml: &str,
+    ctx: &mut libxml::xpath::Context,
+    signatures: &[Node],
+    e: &Expect<'_>,
+) -> Result<(Cert, String), Error> {
+    let mut presented = Vec::new();
+    for sig in signatures {
+        let mut algs: Vec<String> = find(ctx, "ds:SignedInfo/ds:SignatureMethod", Some(sig))?
+            .iter()
+            .filter_map(|n| n.get_attribute("Algorithm"))
+            .collect();
+        algs.extend(
+            find(ctx, "ds:SignedInfo/ds:Reference/ds:DigestMethod", Some(sig))?
+                .iter()
+                .filter_map(|n| n.get_attribute("Algorithm")),
+        );
+        if let Some(weak) = algs.iter().find(|a| is_weak(a))
+            && !e.allow_sha1
+        {
+            return Err(Error::WeakAlgorithm {
+                algorithm: weak.clone(),
+            });
+        }
+        for c in find(ctx, "ds:KeyInfo/ds:X509Data/ds:X509Certificate", Some(sig))? {
+            presented.push(Cert::from_base64(&c.get_content()).map_err(malformed)?);
+        }
+    }
+    if let Some(stranger) = presented.iter().find(|p| !e.idp.certs.iter().any(|c| c.der == p.der)) {
+        return Err(Error::CertNotInMetadata {
+            presented: Box::new(stranger.clone()),
+            expected: e.idp.certs.clone(),
         });
     }
+    if e.idp.certs.is_empty() {
+        return Err(Error::SignatureInvalid {
+            reason: "the metadata lists no signing certificate".into(),
+        });
+    }
+    // The presented certificate first, then the others (a rotation lists
+    // several).
+    let mut order: Vec<&Cert> = e
+        .idp
+        .certs
+        .iter()
+        .filter(|c| presented.iter().any(|p| p.der == c.der))
+        .collect();
+    order.extend(e.idp.certs.iter().filter(|c| !presented.iter().any(|p| p.der == c.der)));
+    let allowed = if e.allow_sha1 { None } else { Some(STRONG) };
+    for cert in order {
+        let der = [CertificateDer::from(cert.der.clone())];
+        if let Ok(reduced) = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+            xml,
+            &der,
+            ReduceMode::ValidateAndMarkNoAncestors,
+            allowed,
+        ) {
+            return Ok((cert.clone(), reduced));
+        }
+    }
+    Err(Error::SignatureInvalid {
+        reason: format!(
+            "no certificate in the metadata verifies the signature (tried {})",
+            e.idp.certs.len()
+        ),
+    })
+}
+
+/// Judges a response whose assertion is in the clear. `outer` is the
+/// certificate that verified the Response before its assertion was
+/// decrypted into place (that signature was removed with the ciphertext).
+fn judge_plain(xml: &str, e: &Expect<'_>, outer: Option<Cert>, mut warnings: Vec<String>) -> Result<Verified, Error> {
+    let (_doc, mut ctx, root) = open(xml)?;
+    check_status(&mut ctx)?;
 
     // 2. Structure.
     if find(&mut ctx, "//samlp:Response", None)?.len() != 1 {
         return Err(wrapping("more than one Response element"));
     }
     if !find(&mut ctx, "//saml:EncryptedAssertion", None)?.is_empty() {
-        return Err(malformed(
-            "EncryptedAssertion: this SP does not advertise an encryption key; ask the IdP to send plain (signed) assertions",
-        ));
+        return Err(wrapping("an EncryptedAssertion next to a plain Assertion"));
     }
     let assertions = find(&mut ctx, "//saml:Assertion", None)?;
     if assertions.len() != 1 {
@@ -187,9 +342,8 @@ pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
         }
     }
     let signatures = find(&mut ctx, "//ds:Signature", None)?;
-    let mut response_signed = false;
+    let mut response_signed = outer.is_some();
     let mut assertion_signed = false;
-    let mut presented = Vec::new();
     for sig in &signatures {
         let parent = sig.get_parent().ok_or_else(|| wrapping("detached Signature"))?;
         let is_response = same_node(&parent, &root);
@@ -207,79 +361,19 @@ pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
         }
         response_signed |= is_response;
         assertion_signed |= is_assertion;
-
-        // 3. Algorithms.
-        let mut algs: Vec<String> = find(&mut ctx, "ds:SignedInfo/ds:SignatureMethod", Some(sig))?
-            .iter()
-            .filter_map(|n| n.get_attribute("Algorithm"))
-            .collect();
-        algs.extend(
-            find(&mut ctx, "ds:SignedInfo/ds:Reference/ds:DigestMethod", Some(sig))?
-                .iter()
-                .filter_map(|n| n.get_attribute("Algorithm")),
-        );
-        if let Some(weak) = algs.iter().find(|a| is_weak(a))
-            && !e.allow_sha1
-        {
-            return Err(Error::WeakAlgorithm {
-                algorithm: weak.clone(),
-            });
-        }
-        for c in find(&mut ctx, "ds:KeyInfo/ds:X509Data/ds:X509Certificate", Some(sig))? {
-            presented.push(Cert::from_base64(&c.get_content()).map_err(malformed)?);
-        }
     }
-    if signatures.is_empty() || (e.want_assertions_signed && !assertion_signed) {
+    if (signatures.is_empty() && outer.is_none()) || (e.want_assertions_signed && !assertion_signed) {
         return Err(Error::Unsigned {
             want_assertions_signed: e.want_assertions_signed,
         });
     }
 
-    // 4. The signing certificate must be one the metadata lists.
-    if let Some(stranger) = presented.iter().find(|p| !e.idp.certs.iter().any(|c| c.der == p.der)) {
-        return Err(Error::CertNotInMetadata {
-            presented: Box::new(stranger.clone()),
-            expected: e.idp.certs.clone(),
-        });
-    }
-    if e.idp.certs.is_empty() {
-        return Err(Error::SignatureInvalid {
-            reason: "the metadata lists no signing certificate".into(),
-        });
-    }
-
-    // 5. Verify, trying the presented certificate first, then the others
-    // (a rotation lists several). The result holds only signed content.
-    let mut order: Vec<&Cert> = e
-        .idp
-        .certs
-        .iter()
-        .filter(|c| presented.iter().any(|p| p.der == c.der))
-        .collect();
-    order.extend(e.idp.certs.iter().filter(|c| !presented.iter().any(|p| p.der == c.der)));
-    let allowed = if e.allow_sha1 { None } else { Some(STRONG) };
-    let mut verified = None;
-    for cert in order {
-        let der = [CertificateDer::from(cert.der.clone())];
-        if let Ok(reduced) = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-            xml,
-            &der,
-            ReduceMode::ValidateAndMarkNoAncestors,
-            allowed,
-        ) {
-            verified = Some((cert.clone(), reduced));
-            break;
-        }
-    }
-    let Some((cert, reduced)) = verified else {
-        return Err(Error::SignatureInvalid {
-            reason: format!(
-                "no certificate in the metadata verifies the signature (tried {})",
-                e.idp.certs.len()
-            ),
-        });
+    // Algorithms, the certificate against the metadata, the signature. An
+    // assertion decrypted out of a verified Response needs none of its own.
+    let (cert, reduced) = match (signatures.is_empty(), outer) {
+        (true, Some(cert)) => (cert, xml.to_string()),
+        _ => verify_signatures(xml, &mut ctx, &signatures, e)?,
     };
-    let mut warnings = Vec::new();
     if e.now >= cert.not_after {
         if !e.accept_expired_cert {
             return Err(Error::CertExpired {

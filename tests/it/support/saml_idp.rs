@@ -15,7 +15,7 @@ pub struct SamlIdp {
 }
 
 impl SamlIdp {
-    pub fn start(sp_metadata: &Path, users: &Value, sign: &str) -> Self {
+    pub fn start(sp_metadata: &Path, users: &Value, sign: &str, encrypt: bool) -> Self {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new(format!("{root}/tests/peers/.venv/bin/python"))
             .arg(format!("{root}/tests/peers/saml-idp.py"))
@@ -23,6 +23,7 @@ impl SamlIdp {
             .env("IDP_USERS", users.to_string())
             .env("IDP_SIGN", sign)
             .env("PYTHONWARNINGS", "ignore")
+            .env("IDP_ENCRYPT", if encrypt { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
