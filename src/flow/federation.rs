@@ -14,7 +14,7 @@ use crate::crypto;
 use crate::diagnostics::FailureCode;
 use crate::federation::{Assertion, Federation, oidc};
 use crate::provider::Provider;
-use crate::session::{Session, SessionId};
+use crate::session::SessionId;
 use crate::store::keys;
 
 use super::Failure;
@@ -226,16 +226,7 @@ pub async fn callback(
         return PasswordOutcome::Page(fail(p, ctx, org_id, &e, tx_ref).await);
     }
     let Some(tx) = tx else {
-        let reference = p
-            .audit
-            .record(
-                Event::failure(FailureCode::LoginExpired)
-                    .org(Some(org_id.into()))
-                    .detail("reason", "login transaction expired during the IdP round trip"),
-                ctx,
-            )
-            .await;
-        return PasswordOutcome::Page(Failure::new(FailureCode::LoginExpired, reference));
+        return PasswordOutcome::Page(super::tx_expired_at_idp(p, org_id, ctx).await);
     };
 
     // 2. The IdP's answer.
@@ -354,10 +345,6 @@ pub(crate) async fn finish(
     if let Some(f) = login::check_portal(p, tx, &account, ctx).await {
         return PasswordOutcome::Page(f);
     }
-    let mut roles = account.roles();
-    roles.extend(a.roles.iter().cloned());
-    roles.sort();
-    roles.dedup();
     let mut amr = vec!["fed".to_string()];
     for m in &a.amr {
         if !amr.contains(m) {
@@ -365,19 +352,14 @@ pub(crate) async fn finish(
         }
     }
     let now = p.clock.now();
-    let session = Session {
-        account_id: account.id.as_str().to_string(),
-        username: account.username.clone(),
-        email: account.email.clone(),
-        account_type: account.account_type.as_str().to_string(),
-        org: Some(org.id.clone()),
-        roles,
-        amr: amr.clone(),
-        upstream_roles: a.roles.clone(),
-        acr: a.acr.clone().unwrap_or_else(|| "urn:gatehouse:loa:1".into()),
-        auth_time: now,
-        created_at: now,
-    };
+    let session = super::session_for(
+        &account,
+        Some(org.id.clone()),
+        amr.clone(),
+        a.acr.clone().unwrap_or_else(|| "urn:gatehouse:loa:1".into()),
+        a.roles.clone(),
+        now,
+    );
     match login::complete(p, tx, session, previous).await {
         Ok(done) => {
             p.audit

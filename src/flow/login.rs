@@ -408,19 +408,14 @@ pub async fn password(
     }
 
     let now = p.clock.now();
-    let session = Session {
-        account_id: account.id.as_str().to_string(),
-        username: account.username.clone(),
-        email: account.email.clone(),
-        account_type: account.account_type.as_str().to_string(),
-        org: account.org().map(String::from),
-        roles: account.roles(),
-        amr: vec!["pwd".into()],
-        upstream_roles: Vec::new(),
-        acr: "urn:gatehouse:loa:1".into(),
-        auth_time: now,
-        created_at: now,
-    };
+    let session = super::session_for(
+        &account,
+        account.org().map(String::from),
+        vec!["pwd".into()],
+        "urn:gatehouse:loa:1".into(),
+        Vec::new(),
+        now,
+    );
     match complete(p, &tx, session, previous).await {
         Ok(done) => {
             p.audit

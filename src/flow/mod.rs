@@ -41,6 +41,52 @@ impl Failure {
     }
 }
 
+/// The SSO session for an account that has just authenticated.
+pub(crate) fn session_for(
+    account: &crate::accounts::Account,
+    org: Option<String>,
+    amr: Vec<String>,
+    acr: String,
+    upstream_roles: Vec<String>,
+    now: i64,
+) -> crate::session::Session {
+    let mut roles = account.roles();
+    roles.extend(upstream_roles.iter().cloned());
+    roles.sort();
+    roles.dedup();
+    crate::session::Session {
+        account_id: account.id.as_str().to_string(),
+        username: account.username.clone(),
+        email: account.email.clone(),
+        account_type: account.account_type.as_str().to_string(),
+        org,
+        roles,
+        amr,
+        upstream_roles,
+        acr,
+        auth_time: now,
+        created_at: now,
+    }
+}
+
+/// The login transaction vanished while the user was at their IdP.
+pub(crate) async fn tx_expired_at_idp(
+    p: &crate::provider::Provider,
+    org: &str,
+    ctx: &crate::audit::RequestContext,
+) -> Failure {
+    let reference = p
+        .audit
+        .record(
+            crate::audit::Event::failure(FailureCode::LoginExpired)
+                .org(Some(org.to_string()))
+                .detail("reason", "login transaction expired during the IdP round trip"),
+            ctx,
+        )
+        .await;
+    Failure::new(FailureCode::LoginExpired, reference)
+}
+
 pub(crate) fn log_store_error(e: &store::Error) {
     tracing::error!(error = %e, "store unavailable");
 }

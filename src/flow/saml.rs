@@ -361,16 +361,7 @@ pub async fn resume(
         return PasswordOutcome::Page(state_mismatch(p, ctx, &org.id, reason, tx.as_ref()).await);
     }
     let Some(tx) = tx else {
-        let reference = p
-            .audit
-            .record(
-                crate::audit::Event::failure(FailureCode::LoginExpired)
-                    .org(Some(org.id.clone()))
-                    .detail("reason", "login transaction expired during the IdP round trip"),
-                ctx,
-            )
-            .await;
-        return PasswordOutcome::Page(Failure::new(FailureCode::LoginExpired, reference));
+        return PasswordOutcome::Page(super::tx_expired_at_idp(p, &org.id, ctx).await);
     };
     finish(p, org, &tx, parked.assertion, previous, ctx).await
 }

@@ -14,7 +14,7 @@ use crate::flow::login::{self, Identified, LoginTx, PasswordOutcome};
 use super::super::csrf;
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
 use super::super::pages;
-use super::{edge_failure, see_other, session_from, set_session_cookie, with_cookies};
+use super::{edge_failure, login_outcome, see_other, session_from};
 
 fn portal_name(state: &AppState, tx: &LoginTx) -> Option<String> {
     state.provider.cfg.portal(&tx.request.client_id).map(|p| p.name.clone())
@@ -148,11 +148,7 @@ pub async fn password_submit(
     }
     let password = Password::new(form.get("password").unwrap_or(""));
     match login::password(&state.provider, tx, &password, session_from(&state, &headers), &ctx.0).await {
-        PasswordOutcome::Completed(done) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
         PasswordOutcome::Retry(tx, f) => password_view(&state, &tx, &browser, Some(&f)),
-        PasswordOutcome::Page(f) => pages::failure_page(&f),
+        other => login_outcome(&state, other),
     }
 }

@@ -68,6 +68,18 @@ pub fn see_other(location: &str) -> Response {
     }
 }
 
+/// The end of a login step: the portal redirect with the new session
+/// cookie, or the failure page.
+pub fn login_outcome(state: &AppState, outcome: crate::flow::login::PasswordOutcome) -> Response {
+    use crate::flow::login::PasswordOutcome;
+    match outcome {
+        PasswordOutcome::Completed(done) => {
+            with_cookies(see_other(&done.redirect), [set_session_cookie(state, &done.session_id)])
+        }
+        PasswordOutcome::Retry(_, f) | PasswordOutcome::Page(f) => pages::failure_page(&f),
+    }
+}
+
 /// Records a failure the HTTP layer itself detected (bad form, CSRF) and
 /// renders its page.
 pub async fn edge_failure(state: &AppState, code: FailureCode, reason: &str, ctx: &RequestContext) -> Response {

@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use crate::app::AppState;
 use crate::diagnostics::FailureCode;
-use crate::flow::login::{self, PasswordOutcome};
+use crate::flow::login;
 use crate::flow::{federation, saml};
 
 use super::super::csrf;
@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
 use super::super::pages;
-use super::{edge_failure, see_other, session_from, set_session_cookie, with_cookies};
+use super::{edge_failure, login_outcome, see_other, session_from};
 
 /// `/sso/{org}/start?tx=…`: continue the login transaction at the
 /// organization's IdP.
@@ -70,13 +70,7 @@ pub async fn oidc_callback(
         &ctx.0,
     )
     .await;
-    match outcome {
-        PasswordOutcome::Completed(done) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
-        PasswordOutcome::Retry(_, f) | PasswordOutcome::Page(f) => pages::failure_page(&f),
-    }
+    login_outcome(&state, outcome)
 }
 
 /// `/sso/saml/{org}/metadata`: this SP's metadata for the org's IdP admin.
@@ -144,7 +138,7 @@ pub async fn saml_continue(
         .map(|(_, v)| v)
         .unwrap_or_default();
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    match saml::resume(
+    let outcome = saml::resume(
         &state.provider,
         &org,
         &token,
@@ -152,12 +146,6 @@ pub async fn saml_continue(
         session_from(&state, &headers),
         &ctx.0,
     )
-    .await
-    {
-        PasswordOutcome::Completed(done) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
-        PasswordOutcome::Retry(_, f) | PasswordOutcome::Page(f) => pages::failure_page(&f),
-    }
+    .await;
+    login_outcome(&state, outcome)
 }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod browser;
 pub mod fake_op;
 pub mod op;
+pub mod peer;
 pub mod redis;
 pub mod rp;
 pub mod saml_idp;

@@ -2,9 +2,9 @@
 //! `tests/peers/oidc-op.mjs` on an ephemeral loopback port. It stops when
 //! this handle is dropped (its stdin closes), so none outlives the tests.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
+
+use super::peer;
 
 use serde_json::{Value, json};
 
@@ -40,35 +40,16 @@ pub fn accounts() -> Value {
 
 impl Op {
     pub fn start(opts: &OpOptions) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/oidc-op.mjs");
-        let mut child = Command::new("node")
-            .arg(script)
+        let mut cmd = Command::new("node");
+        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/oidc-op.mjs"))
             .env("OP_PORT", opts.port.to_string())
             .env("OP_CLIENT", opts.clients.to_string())
             .env("OP_ACCOUNTS", opts.accounts.to_string())
-            .env("OP_CLOCK_OFFSET", opts.clock_offset.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node is installed (scripts/test.sh installs the peers)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("oidc-provider did not start (is tests/peers/node_modules installed?)");
-        let mut parts = line.split_whitespace();
-        assert_eq!(parts.next(), Some("READY"), "unexpected output: {line}");
-        let port = parts.next().unwrap().parse().unwrap();
-        let kid = parts.next().unwrap().to_string();
+            .env("OP_CLOCK_OFFSET", opts.clock_offset.to_string());
+        let (child, words) = peer::spawn_ready(cmd, "oidc-provider");
         Self {
-            port,
-            kid,
+            port: words[0].parse().unwrap(),
+            kid: words[1].clone(),
             child: Some(child),
         }
     }
@@ -78,11 +59,7 @@ impl Op {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            drop(c.stdin.take());
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        peer::stop(&mut self.child);
     }
 }
 
