@@ -40,6 +40,11 @@ impl ManualClock {
         })
     }
 
+    /// The current manual time (for tests that compute codes "now").
+    pub fn now_for_test(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
     pub fn set(&self, unix: i64) {
         self.now.store(unix, Ordering::SeqCst);
     }

@@ -13,6 +13,7 @@ pub mod provider;
 pub mod federation;
 pub mod session;
 pub mod accounts;
+pub mod mfa;
 pub mod diagnostics;
 pub mod audit;
 pub mod store;

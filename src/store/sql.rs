@@ -15,6 +15,7 @@ use super::Error;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "federation", include_str!("../../migrations/0002_federation.sql")),
+    (3, "mfa", include_str!("../../migrations/0003_mfa.sql")),
 ];
 
 #[derive(Clone, Debug)]
@@ -47,6 +48,21 @@ pub struct AccountRecord {
 pub struct MembershipRecord {
     pub org_id: String,
     pub role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MfaMethodRecord {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub label: String,
+    pub secret: Option<String>,
+    pub confirmed: bool,
+    pub preferred: bool,
+    pub last_step: Option<i64>,
+    pub failures: i64,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -340,6 +356,174 @@ impl Sql {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    // -- second factors ---------------------------------------------------
+
+    pub async fn mfa_methods(&self, account_id: &str) -> Result<Vec<MfaMethodRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, kind, label, secret, confirmed, preferred, last_step, failures, created_at, last_used_at \
+             FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MfaMethodRecord {
+                    id: r.try_get("id")?,
+                    account_id: r.try_get("account_id")?,
+                    kind: r.try_get("kind")?,
+                    label: r.try_get("label")?,
+                    secret: r.try_get("secret")?,
+                    confirmed: r.try_get::<i64, _>("confirmed")? != 0,
+                    preferred: r.try_get::<i64, _>("preferred")? != 0,
+                    last_step: r.try_get("last_step")?,
+                    failures: r.try_get("failures")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+
+    pub async fn insert_mfa_method(&self, m: &MfaMethodRecord) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO mfa_methods (id, account_id, kind, label, secret, confirmed, preferred, last_step, failures, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&m.id)
+        .bind(&m.account_id)
+        .bind(&m.kind)
+        .bind(&m.label)
+        .bind(&m.secret)
+        .bind(m.confirmed as i64)
+        .bind(m.preferred as i64)
+        .bind(m.last_step)
+        .bind(m.failures)
+        .bind(m.created_at)
+        .bind(m.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Confirms an enrolled method and bumps the account's MFA version.
+    pub async fn confirm_mfa_method(&self, id: &str, account_id: &str, step: i64, at: i64) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let has_preferred: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mfa_methods WHERE account_id = $1 AND confirmed = 1 AND preferred = 1",
+        )
+        .bind(account_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let r = sqlx::query(
+            "UPDATE mfa_methods SET confirmed = 1, preferred = $1, last_step = $2, last_used_at = $3 \
+             WHERE id = $4 AND account_id = $5 AND confirmed = 0",
+        )
+        .bind((has_preferred == 0) as i64)
+        .bind(step)
+        .bind(at)
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("UPDATE accounts SET mfa_version = mfa_version + 1 WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records a used TOTP step, only if it is newer than the last one: two
+    /// concurrent uses of one code cannot both succeed.
+    pub async fn use_totp_step(&self, id: &str, step: i64, at: i64) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "UPDATE mfa_methods SET last_step = $1, last_used_at = $2, failures = 0 \
+             WHERE id = $3 AND (last_step IS NULL OR last_step < $1)",
+        )
+        .bind(step)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Counts a failed attempt against a method; returns the new count.
+    pub async fn mfa_failure(&self, id: &str) -> Result<i64, Error> {
+        sqlx::query_scalar("UPDATE mfa_methods SET failures = failures + 1 WHERE id = $1 RETURNING failures")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    pub async fn mfa_version(&self, account_id: &str) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT mfa_version FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+            .map(|v| v.unwrap_or(0))
+    }
+
+    /// Replaces the account's backup codes.
+    pub async fn replace_backup_codes(&self, account_id: &str, hashes: &[String], at: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM backup_codes WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for h in hashes {
+            sqlx::query(
+                "INSERT INTO backup_codes (account_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)",
+            )
+            .bind(account_id)
+            .bind(h)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        sqlx::query("UPDATE accounts SET mfa_version = mfa_version + 1 WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// Marks a backup code used; `false` when it is unknown or already used
+    /// (one atomic statement, so a code cannot be spent twice).
+    pub async fn spend_backup_code(&self, account_id: &str, hash: &str, at: i64) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "UPDATE backup_codes SET used_at = $1 WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(at)
+        .bind(account_id)
+        .bind(hash)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn backup_codes_left(&self, account_id: &str) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND used_at IS NULL")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     // -- login failure counters --------------------------------------------

@@ -9,6 +9,7 @@ mod cli;
 mod federation_oidc;
 mod federation_saml;
 mod login;
+mod mfa;
 mod oidc_flow;
 mod ops;
 mod saml_fixtures;
