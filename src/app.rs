@@ -137,10 +137,11 @@ impl App {
         }
         let dir = c.cfg.keys.dir.clone();
         let now = clock.now();
-        let (keyset, secret) = tokio::task::spawn_blocking(move || -> Result<_, keys::Error> {
+        let (keyset, secret, seal) = tokio::task::spawn_blocking(move || -> Result<_, keys::Error> {
             Ok((
                 keys::KeySet::load_or_generate(&dir, &needed, now)?,
                 keys::load_or_generate_secret(&dir)?,
+                keys::load_or_generate_named_secret(&dir, "mfa-seal.key")?,
             ))
         })
         .await
@@ -158,7 +159,17 @@ impl App {
             }
         }
         let https = c.cfg.server.is_https();
+        let mut seal_key = [0u8; 32];
+        seal_key.copy_from_slice(&seal[..32]);
+        let mfa = crate::mfa::Mfa::new(
+            c.sql.clone(),
+            crate::mfa::Sealer::new(&seal_key),
+            Mac::new(&secret),
+            clock.clone(),
+            c.cfg.mfa.totp_issuer.clone(),
+        );
         let provider = Provider {
+            mfa,
             cfg: c.cfg.clone(),
             keys: Arc::new(keyset),
             kv: c.kv.clone(),

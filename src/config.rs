@@ -54,8 +54,24 @@ pub struct RawConfig {
     pub login: RawLogin,
     pub lockout: RawLockout,
     pub password: RawPassword,
+    pub mfa: RawMfa,
     pub portal: Vec<RawPortal>,
     pub org: Vec<RawOrg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawMfa {
+    pub totp_issuer: String,
+    pub remember_device_days: u32,
+}
+impl Default for RawMfa {
+    fn default() -> Self {
+        Self {
+            totp_issuer: "gatehouse".into(),
+            remember_device_days: 30,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +368,7 @@ pub struct Config {
     pub login: Login,
     pub lockout: Lockout,
     pub password: Password,
+    pub mfa: MfaSettings,
     pub portals: Vec<Portal>,
     pub orgs: Vec<Org>,
 }
@@ -436,6 +453,13 @@ pub struct Password {
     pub argon2_parallelism: u32,
 }
 
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    pub totp_issuer: String,
+    /// 0 turns "remember this device" off.
+    pub remember_device_days: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccountType {
     Member,
@@ -497,9 +521,14 @@ pub struct Portal {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrgMfa {
+    /// A second factor at every login (a remembered device counts).
     Always,
+    /// Accept the IdP's MFA when its `amr`/AuthnContext says so.
     TrustIdp,
+    /// A second factor on a device not remembered.
     RiskBased,
+    /// No rule of the organization's own: each portal's `mfa` decides.
+    Portal,
 }
 
 #[derive(Debug, Clone)]
@@ -1279,10 +1308,11 @@ impl RawConfig {
                 "always" | "" => OrgMfa::Always,
                 "trust_idp" => OrgMfa::TrustIdp,
                 "risk_based" => OrgMfa::RiskBased,
+                "portal" => OrgMfa::Portal,
                 other => {
                     problems.push(Problem {
                         key: k("mfa"),
-                        message: format!("`{other}` must be \"always\", \"trust_idp\" or \"risk_based\""),
+                        message: format!("`{other}` must be \"always\", \"trust_idp\", \"risk_based\" or \"portal\""),
                     });
                     OrgMfa::Always
                 }
@@ -1342,6 +1372,10 @@ impl RawConfig {
                 argon2_memory_kib: self.password.argon2_memory_kib,
                 argon2_iterations: self.password.argon2_iterations,
                 argon2_parallelism: self.password.argon2_parallelism,
+            },
+            mfa: MfaSettings {
+                totp_issuer: self.mfa.totp_issuer,
+                remember_device_days: self.mfa.remember_device_days,
             },
             portals,
             orgs,

@@ -16,6 +16,8 @@ pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// The browser's "remember this device" cookie, if any.
+    pub remembered_device: Option<String>,
 }
 
 /// A security event under construction.

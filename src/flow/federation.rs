@@ -351,35 +351,20 @@ pub(crate) async fn finish(
             amr.push(m.clone());
         }
     }
-    let now = p.clock.now();
-    let session = super::session_for(
-        &account,
-        Some(org.id.clone()),
-        amr.clone(),
-        a.acr.clone().unwrap_or_else(|| "urn:gatehouse:loa:1".into()),
-        a.roles.clone(),
-        now,
-    );
-    match login::complete(p, tx, session, previous).await {
-        Ok(done) => {
-            p.audit
-                .record(
-                    Event::new("login_success")
-                        .account(account.id.as_str())
-                        .username(account.username.clone())
-                        .client(tx.request.client_id.clone())
-                        .org(Some(org.id.clone()))
-                        .detail("via", a.via.clone())
-                        .detail("issuer", a.issuer.clone())
-                        .detail("subject", a.subject.clone())
-                        .detail("amr", amr.join(" "))
-                        .detail("provisioned", provisioned),
-                    ctx,
-                )
-                .await;
-            metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
-            PasswordOutcome::Completed(done)
-        }
-        Err(e) => PasswordOutcome::Page(store_failure(p, ctx, e).await),
-    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("via".into(), Value::String(a.via.clone()));
+    detail.insert("issuer".into(), Value::String(a.issuer.clone()));
+    detail.insert("subject".into(), Value::String(a.subject.clone()));
+    detail.insert("provisioned".into(), Value::Bool(provisioned));
+    let pending = super::mfa::Pending {
+        account_id: account.id.as_str().to_string(),
+        org: Some(org.id.clone()),
+        amr,
+        acr: a.acr.clone().unwrap_or_else(|| "urn:gatehouse:loa:1".into()),
+        upstream_roles: a.roles.clone(),
+        detail,
+        enrolling: None,
+        second_factor: None,
+    };
+    super::mfa::after_primary(p, tx.clone(), &account, pending, previous, ctx).await
 }

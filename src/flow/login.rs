@@ -31,6 +31,9 @@ pub struct LoginTx {
     pub binding: String,
     pub username: Option<String>,
     pub created_at: i64,
+    /// The first factor, once it succeeded and a second one is due.
+    #[serde(default)]
+    pub pending: Option<super::mfa::Pending>,
 }
 
 /// What the browser should be shown after `/oauth2/authorize`.
@@ -60,6 +63,8 @@ pub enum PasswordOutcome {
     /// Wrong password: show the form again with this failure.
     Retry(Box<LoginTx>, Failure),
     Page(Failure),
+    /// On to another step of the login (the second factor) at this path.
+    Continue(String),
 }
 
 fn binding_of(browser: &str) -> String {
@@ -163,7 +168,7 @@ pub async fn authorize(
     };
     let now = p.clock.now();
     if let Some((handle, s)) = &existing
-        && authorize::session_satisfies(&req, portal, &s.account_type, s.auth_time, now)
+        && authorize::session_satisfies(&req, portal, s, now)
     {
         return match issue_code(p, &req, &handle.0, s).await {
             Ok(location) => {
@@ -190,6 +195,7 @@ pub async fn authorize(
         binding: binding_of(browser),
         username: None,
         created_at: now,
+        pending: None,
     };
     if let Err(e) = save_tx(p, &tx).await {
         return AuthorizeOutcome::Page(unavailable(p, ctx, e).await);
@@ -219,7 +225,7 @@ pub(crate) async fn load_tx_unbound(p: &Provider, tx_id: &str) -> Option<LoginTx
     serde_json::from_str(&json).ok()
 }
 
-async fn save_tx(p: &Provider, tx: &LoginTx) -> Result<(), store::Error> {
+pub(crate) async fn save_tx(p: &Provider, tx: &LoginTx) -> Result<(), store::Error> {
     let json = serde_json::to_string(tx).map_err(|e| store::Error::Corrupt(e.to_string()))?;
     p.kv.set_ex(&keys::login_tx(&tx.id), &json, p.cfg.login.transaction_lifetime)
         .await
@@ -407,33 +413,19 @@ pub async fn password(
         return PasswordOutcome::Page(f);
     }
 
-    let now = p.clock.now();
-    let session = super::session_for(
-        &account,
-        account.org().map(String::from),
-        vec!["pwd".into()],
-        "urn:gatehouse:loa:1".into(),
-        Vec::new(),
-        now,
-    );
-    match complete(p, &tx, session, previous).await {
-        Ok(done) => {
-            p.audit
-                .record(
-                    Event::new("login_success")
-                        .account(account.id.as_str())
-                        .username(name)
-                        .client(client)
-                        .org(account.org().map(String::from))
-                        .detail("amr", "pwd"),
-                    ctx,
-                )
-                .await;
-            metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
-            PasswordOutcome::Completed(done)
-        }
-        Err(e) => PasswordOutcome::Page(unavailable(p, ctx, e).await),
-    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("via".into(), serde_json::json!("password"));
+    let pending = super::mfa::Pending {
+        account_id: account.id.as_str().to_string(),
+        org: account.org().map(String::from),
+        amr: vec!["pwd".into()],
+        acr: "urn:gatehouse:loa:1".into(),
+        upstream_roles: Vec::new(),
+        detail,
+        enrolling: None,
+        second_factor: None,
+    };
+    super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await
 }
 
 /// `wrong_portal` when the portal does not accept this account's type,

@@ -6,6 +6,7 @@
 pub mod federation;
 pub mod login;
 pub mod logout;
+pub mod mfa;
 pub mod saml;
 
 use crate::diagnostics::FailureCode;

@@ -82,10 +82,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        let remembered_device =
+            cookie(&parts.headers, "__Host-gatehouse_device").or_else(|| cookie(&parts.headers, "gatehouse_device"));
         Ok(Ctx(RequestContext {
             ip,
             user_agent,
             request_id,
+            remembered_device,
         }))
     }
 }

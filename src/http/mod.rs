@@ -41,6 +41,12 @@ pub fn router(state: AppState) -> Router {
             "/login/password",
             get(routes::login::password_page).post(routes::login::password_submit),
         )
+        .route("/mfa", get(routes::mfa::verify_page).post(routes::mfa::verify_submit))
+        .route(
+            "/mfa/enroll",
+            get(routes::mfa::enroll_page).post(routes::mfa::enroll_submit),
+        )
+        .route("/mfa/done", post(routes::mfa::done))
         .route("/sso/{org}/start", get(routes::sso::start))
         .route("/sso/oidc/{org}/callback", get(routes::sso::oidc_callback))
         .route("/sso/saml/{org}/metadata", get(routes::sso::saml_metadata))

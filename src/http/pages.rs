@@ -23,6 +23,9 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/logout_confirm.html"),
         ),
         ("signed_out.html", include_str!("../../templates/signed_out.html")),
+        ("mfa.html", include_str!("../../templates/mfa.html")),
+        ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
+        ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
     ] {
         if let Err(e) = env.add_template(name, src) {
             tracing::error!(template = name, error = %e, "template does not compile");

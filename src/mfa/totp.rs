@@ -34,6 +34,12 @@ fn totp(secret: &[u8], issuer: &str, account: &str, skew: u16) -> Result<Totp, E
         .map_err(|_| Error::Sealed)
 }
 
+fn qr_svg(uri: &str) -> String {
+    QrCode::new(uri.as_bytes())
+        .map(|code| code.render::<svg::Color<'_>>().min_dimensions(200, 200).build())
+        .unwrap_or_default()
+}
+
 fn sealed_context(method_id: &str) -> String {
     format!("totp:{method_id}")
 }
@@ -45,9 +51,7 @@ impl Mfa {
         let method_id = crypto::hex(&crypto::random_bytes::<16>());
         let t = totp(&secret, &self.issuer, username, 1)?;
         let uri = t.to_url().map_err(|_| Error::Sealed)?;
-        let qr_svg = QrCode::new(uri.as_bytes())
-            .map(|code| code.render::<svg::Color<'_>>().min_dimensions(200, 200).build())
-            .unwrap_or_default();
+        let qr_svg = qr_svg(&uri);
         let now = self.clock.now();
         self.sql
             .insert_mfa_method(&MfaMethodRecord {
@@ -69,6 +73,26 @@ impl Mfa {
             secret_base32: t.secret().to_base32(),
             uri,
             qr_svg,
+        })
+    }
+
+    /// An enrollment in progress, shown again (after a mistyped code).
+    pub async fn enrollment(&self, account_id: &str, username: &str, method_id: &str) -> Result<Enrollment, Error> {
+        let methods = self.sql.mfa_methods(account_id).await?;
+        let m = methods
+            .iter()
+            .find(|m| m.id == method_id && !m.confirmed)
+            .ok_or(Error::NotEnrolled)?;
+        let secret = self
+            .sealer
+            .open(m.secret.as_deref().ok_or(Error::Sealed)?, &sealed_context(&m.id))?;
+        let t = totp(&secret, &self.issuer, username, 1)?;
+        let uri = t.to_url().map_err(|_| Error::Sealed)?;
+        Ok(Enrollment {
+            method_id: method_id.to_string(),
+            secret_base32: t.secret().to_base32(),
+            qr_svg: qr_svg(&uri),
+            uri,
         })
     }
 

@@ -260,22 +260,20 @@ pub fn validate(cfg: &Config, params: &[(String, String)]) -> Result<AuthorizeRe
 
 /// Whether an existing SSO session may answer this request without asking
 /// the user again.
-pub fn session_satisfies(
-    req: &AuthorizeRequest,
-    portal: &Portal,
-    account_type: &str,
-    auth_time: i64,
-    now: i64,
-) -> bool {
+pub fn session_satisfies(req: &AuthorizeRequest, portal: &Portal, session: &crate::session::Session, now: i64) -> bool {
     if req.prompt == Prompt::Login {
         return false;
     }
     if let Some(max_age) = req.max_age
-        && now - auth_time > max_age
+        && now - session.auth_time > max_age
     {
         return false;
     }
-    portal.account_types.iter().any(|t| t.as_str() == account_type)
+    // A portal that requires MFA is not answered by a password-only session.
+    if portal.mfa == crate::config::PortalMfa::Required && !session.amr.iter().any(|a| a == "mfa") {
+        return false;
+    }
+    portal.account_types.iter().any(|t| t.as_str() == session.account_type)
 }
 
 #[cfg(test)]

@@ -347,7 +347,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// The cookie/CSRF MAC secret: 32 random bytes in `cookie-secret.key`,
 /// generated on first start and shared by every instance that shares `dir`.
 pub fn load_or_generate_secret(dir: &Path) -> Result<Vec<u8>, Error> {
-    let path = dir.join("cookie-secret.key");
+    load_or_generate_named_secret(dir, "cookie-secret.key")
+}
+
+/// A 32-byte secret in `dir/name` (base64url), generated when absent.
+pub fn load_or_generate_named_secret(dir: &Path, name: &str) -> Result<Vec<u8>, Error> {
+    let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => crypto::b64url_decode(text.trim())
             .filter(|b| b.len() >= 32)

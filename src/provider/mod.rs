@@ -34,6 +34,7 @@ pub struct Provider {
     pub kv: Kv,
     pub accounts: Accounts,
     pub sessions: SessionStore,
+    pub mfa: crate::mfa::Mfa,
     pub audit: Audit,
     pub clock: SharedClock,
 }

@@ -26,6 +26,7 @@ name = "Riverside Clinic"
 email_domains = ["riverside.example"]
 jit_provisioning = true
 default_roles = ["clinician"]
+mfa = "portal"
 [org.connection]
 kind = "saml"
 idp_metadata_url = "{metadata_url}"

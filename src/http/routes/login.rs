@@ -80,7 +80,7 @@ pub async fn identify_page(
 }
 
 /// Checks the form and CSRF token and loads the transaction it names.
-async fn posted_tx(
+pub(super) async fn posted_tx(
     state: &AppState,
     headers: &HeaderMap,
     form: Result<FormPairs, FormError>,

@@ -1,6 +1,7 @@
 //! Handlers, grouped by audience.
 
 pub mod login;
+pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod sso;
@@ -77,6 +78,7 @@ pub fn login_outcome(state: &AppState, outcome: crate::flow::login::PasswordOutc
             with_cookies(see_other(&done.redirect), [set_session_cookie(state, &done.session_id)])
         }
         PasswordOutcome::Retry(_, f) | PasswordOutcome::Page(f) => pages::failure_page(&f),
+        PasswordOutcome::Continue(path) => see_other(&path),
     }
 }
 

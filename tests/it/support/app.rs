@@ -25,6 +25,9 @@ pub const MEMBER_PORTAL: &str = "member-portal";
 pub const MEMBER_CALLBACK: &str = "http://127.0.0.1:9/member/callback";
 pub const RSA_PORTAL: &str = "rsa-portal";
 pub const RSA_CALLBACK: &str = "http://127.0.0.1:9/rsa/callback";
+pub const SECURE_PORTAL: &str = "claims-portal";
+pub const SECURE_SECRET: &str = "claims-portal-secret-0123456789";
+pub const SECURE_CALLBACK: &str = "http://127.0.0.1:9/claims/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Where the per-test files live; kept so a restarted app sees the same
@@ -110,10 +113,21 @@ redirect_uris = ["{RSA_CALLBACK}"]
 account_types = ["provider"]
 id_token_signed_response_alg = "RS256"
 
+[[portal]]
+client_id = "{SECURE_PORTAL}"
+name = "Claims Portal"
+client_secret = "{SECURE_SECRET}"
+redirect_uris = ["{SECURE_CALLBACK}"]
+account_types = ["provider"]
+mfa = "required"
+
 [[org]]
 id = "northside-clinic"
 name = "Northside Clinic"
 email_domains = ["northside.example"]
+# The portals' own `mfa` settings decide in most tests; MFA tests use the
+# claims portal (mfa = "required") and orgs with their own policies.
+mfa = "portal"
 {extra}
 "#,
             redis = self.redis_url,

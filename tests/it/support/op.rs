@@ -81,12 +81,19 @@ pub fn client(gateway_port: u16, org: &str) -> Value {
 
 /// The `[[org]]` block for an organization federated to `issuer`.
 pub fn org_toml(org: &str, domain: &str, issuer: &str, extra_org: &str, extra_conn: &str) -> String {
+    // Unless a test sets the org's MFA policy, the portals decide.
+    let policy = if extra_org.contains("mfa") {
+        ""
+    } else {
+        "mfa = \"portal\""
+    };
     format!(
         r#"
 [[org]]
 id = "{org}"
 name = "Lakeside Health"
 email_domains = ["{domain}"]
+{policy}
 {extra_org}
 [org.connection]
 kind = "oidc"

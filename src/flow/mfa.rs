@@ -1,0 +1,380 @@
+//! The second-factor step of a login, between a successful first factor
+//! (password or an IdP) and the session.
+//!
+//! Whether it is asked: the portal's `mfa = "required"`, or the account's
+//! organization policy (`always`; `trust_idp` unless the IdP asserted MFA;
+//! `risk_based` on a device not remembered; `portal`: the portal decides),
+//! or — on an `optional` portal — because the account enrolled a factor. A
+//! remembered device (signed cookie, revoked whenever the account's methods
+//! change) skips it except where the IdP's own MFA is the reason to trust.
+//! An account that must use MFA but has none enrolls TOTP on the spot.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::accounts::Account;
+use crate::audit::{Event, RequestContext};
+use crate::config::{OrgMfa, PortalMfa};
+use crate::diagnostics::FailureCode;
+use crate::mfa::{self, Kind};
+use crate::provider::Provider;
+use crate::session::SessionId;
+
+use super::login::{Completed, LoginTx, PasswordOutcome, complete, save_tx};
+use super::{Failure, log_store_error, session_for};
+
+/// amr values that mean the upstream IdP did MFA (RFC 8176).
+const MFA_AMR: &[&str] = &["mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris"];
+
+/// A first factor that succeeded, waiting for the second.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub account_id: String,
+    pub org: Option<String>,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub upstream_roles: Vec<String>,
+    /// What the login_success event should say about the first factor.
+    pub detail: Map<String, Value>,
+    /// The TOTP method being enrolled, if any.
+    #[serde(default)]
+    pub enrolling: Option<String>,
+    /// Set once the second factor is proven (enrollment shows backup codes
+    /// before the login completes).
+    #[serde(default)]
+    pub second_factor: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Need {
+    None,
+    Verify,
+    Enroll,
+}
+
+async fn need(p: &Provider, tx: &LoginTx, pending: &Pending, ctx: &RequestContext) -> Result<Need, mfa::Error> {
+    let portal_requires = p
+        .cfg
+        .portal(&tx.request.client_id)
+        .is_some_and(|pt| pt.mfa == PortalMfa::Required);
+    let idp_did_mfa = pending.amr.iter().any(|a| MFA_AMR.contains(&a.as_str()));
+    let policy = pending.org.as_deref().and_then(|o| p.cfg.org(o)).map(|o| o.mfa);
+    let enrolled = p.mfa.enrolled(&pending.account_id).await?;
+    let version = p.mfa.version(&pending.account_id).await?;
+    let remembered = ctx
+        .remembered_device
+        .as_deref()
+        .is_some_and(|t| p.mfa.remembers(t, &pending.account_id, version));
+
+    if idp_did_mfa && policy == Some(OrgMfa::TrustIdp) {
+        return Ok(Need::None);
+    }
+    let org_requires = match policy {
+        Some(OrgMfa::Always) | Some(OrgMfa::TrustIdp) => true,
+        Some(OrgMfa::RiskBased) => !remembered,
+        Some(OrgMfa::Portal) | None => false,
+    };
+    let required = portal_requires || org_requires;
+    if remembered && enrolled.any() {
+        return Ok(Need::None);
+    }
+    Ok(match (required, enrolled.any()) {
+        (_, true) => Need::Verify,
+        (true, false) => Need::Enroll,
+        (false, false) => Need::None,
+    })
+}
+
+async fn unavailable(p: &Provider, ctx: &RequestContext, cause: String) -> Failure {
+    tracing::error!(cause = %cause, "MFA step failed on the store");
+    let reference = p
+        .audit
+        .record(
+            Event::failure(FailureCode::ServiceUnavailable).detail("cause", cause),
+            ctx,
+        )
+        .await;
+    Failure::new(FailureCode::ServiceUnavailable, reference)
+}
+
+/// After the first factor: ask for the second, enroll one, or finish.
+pub async fn after_primary(
+    p: &Provider,
+    mut tx: LoginTx,
+    account: &Account,
+    pending: Pending,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> PasswordOutcome {
+    let need = match need(p, &tx, &pending, ctx).await {
+        Ok(n) => n,
+        Err(e) => return PasswordOutcome::Page(unavailable(p, ctx, e.to_string()).await),
+    };
+    if need == Need::None {
+        return match finish(p, &tx, account, pending, previous, ctx).await {
+            Ok(done) => PasswordOutcome::Completed(done),
+            Err(f) => PasswordOutcome::Page(f),
+        };
+    }
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        log_store_error(&e);
+        return PasswordOutcome::Page(unavailable(p, ctx, e.to_string()).await);
+    }
+    let path = if need == Need::Enroll { "/mfa/enroll" } else { "/mfa" };
+    PasswordOutcome::Continue(format!("{path}?tx={}", tx.id))
+}
+
+/// Completes the login: session, code, success event.
+pub async fn finish(
+    p: &Provider,
+    tx: &LoginTx,
+    account: &Account,
+    pending: Pending,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> Result<Completed, Failure> {
+    let mut amr = pending.amr.clone();
+    let mut acr = pending.acr.clone();
+    if let Some(kind) = &pending.second_factor {
+        for a in [kind.as_str(), "mfa"] {
+            if !amr.iter().any(|x| x == a) {
+                amr.push(a.to_string());
+            }
+        }
+        acr = "urn:gatehouse:loa:2".into();
+    }
+    let session = session_for(
+        account,
+        pending.org.clone(),
+        amr.clone(),
+        acr,
+        pending.upstream_roles.clone(),
+        p.clock.now(),
+    );
+    match complete(p, tx, session, previous).await {
+        Ok(done) => {
+            let mut event = Event::new("login_success")
+                .account(account.id.as_str())
+                .username(account.username.clone())
+                .client(tx.request.client_id.clone())
+                .org(pending.org.clone())
+                .detail("amr", amr.join(" "));
+            for (k, v) in pending.detail {
+                event = event.detail(&k, v);
+            }
+            p.audit.record(event, ctx).await;
+            metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
+            Ok(done)
+        }
+        Err(e) => {
+            log_store_error(&e);
+            Err(unavailable(p, ctx, e.to_string()).await)
+        }
+    }
+}
+
+/// The pending first factor of this transaction, and its account.
+pub async fn pending_of(p: &Provider, tx: &LoginTx, ctx: &RequestContext) -> Result<(Pending, Account), Failure> {
+    let expired = |why: &'static str| async move {
+        let reference = p
+            .audit
+            .record(Event::failure(FailureCode::LoginExpired).detail("reason", why), ctx)
+            .await;
+        Failure::new(FailureCode::LoginExpired, reference)
+    };
+    let Some(pending) = tx.pending.clone() else {
+        return Err(expired("second-factor step without a first factor").await);
+    };
+    match p.accounts.by_id(&pending.account_id).await {
+        Ok(Some(a)) => Ok((pending, a)),
+        Ok(None) => Err(expired("account vanished during the login").await),
+        Err(e) => Err(unavailable(p, ctx, e.to_string()).await),
+    }
+}
+
+async fn mfa_failure(
+    p: &Provider,
+    ctx: &RequestContext,
+    account: &Account,
+    tx: &LoginTx,
+    e: &mfa::Error,
+    method: &str,
+) -> Failure {
+    let code = e.code();
+    let mut event = Event::failure(code)
+        .account(account.id.as_str())
+        .username(account.username.clone())
+        .client(tx.request.client_id.clone())
+        .detail("method", method)
+        .detail("error", e.to_string());
+    if let mfa::Error::CodeInvalid { attempts_left, detail } = e {
+        event = event.detail("attempts_left", *attempts_left).detail("why", *detail);
+    }
+    metrics::counter!("gatehouse_mfa_failures_total", "method" => method.to_string(), "code" => code.as_str())
+        .increment(1);
+    let mut f = Failure::new(code, p.audit.record(event, ctx).await);
+    match e {
+        mfa::Error::Replayed => f = f.detail("That code was already used. Wait for the next one in your app."),
+        mfa::Error::CodeInvalid { detail, .. } if detail.contains("clock") => {
+            f = f.detail("That code belongs to another time: check the clock on your phone.")
+        }
+        mfa::Error::Locked { .. } => {
+            f = f.detail("Too many wrong codes: ask your access manager to reset your sign-in methods.")
+        }
+        _ => {}
+    }
+    f
+}
+
+/// Outcome of a code submitted at the MFA step.
+#[derive(Debug)]
+pub enum Verified {
+    Done(Completed, Option<String>),
+    Retry(Box<LoginTx>, Failure),
+    Page(Failure),
+}
+
+/// Checks a TOTP or backup code; on success completes the login and, when
+/// asked, returns a remember-device token.
+pub async fn verify(
+    p: &Provider,
+    tx: LoginTx,
+    method: &str,
+    code: &str,
+    remember: bool,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> Verified {
+    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return Verified::Page(f),
+    };
+    let kind = if method == "backup_code" {
+        Kind::BackupCode
+    } else {
+        Kind::Totp
+    };
+    let result = match kind {
+        Kind::Totp => p.mfa.verify_totp(account.id.as_str(), code).await,
+        Kind::BackupCode => p.mfa.use_backup_code(account.id.as_str(), code).await.map(|_| ()),
+    };
+    if let Err(e) = result {
+        let f = mfa_failure(p, ctx, &account, &tx, &e, kind.as_str()).await;
+        return match e {
+            mfa::Error::Locked { .. } | mfa::Error::Store(_) => Verified::Page(f),
+            _ => Verified::Retry(Box::new(tx), f),
+        };
+    }
+    pending.second_factor = Some(kind.amr().to_string());
+    let token = if remember && p.cfg.mfa.remember_device_days > 0 {
+        match p.mfa.version(account.id.as_str()).await {
+            Ok(v) => Some(p.mfa.remember_token(
+                account.id.as_str(),
+                v,
+                p.clock.now() + p.cfg.mfa.remember_device_days as i64 * 86_400,
+            )),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    match finish(p, &tx, &account, pending, previous, ctx).await {
+        Ok(done) => Verified::Done(done, token),
+        Err(f) => Verified::Page(f),
+    }
+}
+
+/// Starts (or restarts) TOTP enrollment for the pending account.
+pub async fn begin_enroll(
+    p: &Provider,
+    mut tx: LoginTx,
+    ctx: &RequestContext,
+) -> Result<(LoginTx, mfa::totp::Enrollment), Failure> {
+    let (mut pending, account) = pending_of(p, &tx, ctx).await?;
+    let enrollment = p
+        .mfa
+        .begin_totp(account.id.as_str(), &account.username)
+        .await
+        .map_err(|e| e.to_string());
+    let enrollment = match enrollment {
+        Ok(e) => e,
+        Err(cause) => return Err(unavailable(p, ctx, cause).await),
+    };
+    pending.enrolling = Some(enrollment.method_id.clone());
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        return Err(unavailable(p, ctx, e.to_string()).await);
+    }
+    Ok((tx, enrollment))
+}
+
+/// Confirms the enrollment with the first code; returns fresh backup codes
+/// to show once.
+pub async fn confirm_enroll(
+    p: &Provider,
+    mut tx: LoginTx,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<(LoginTx, Vec<String>), Verified> {
+    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return Err(Verified::Page(f)),
+    };
+    let Some(method_id) = pending.enrolling.clone() else {
+        let f = Failure::new(
+            FailureCode::LoginExpired,
+            p.audit
+                .record(
+                    Event::failure(FailureCode::LoginExpired).detail("reason", "no enrollment in progress"),
+                    ctx,
+                )
+                .await,
+        );
+        return Err(Verified::Page(f));
+    };
+    if let Err(e) = p.mfa.confirm_totp(account.id.as_str(), &method_id, code).await {
+        let f = mfa_failure(p, ctx, &account, &tx, &e, "totp").await;
+        return Err(Verified::Retry(Box::new(tx), f));
+    }
+    let codes = match p.mfa.new_backup_codes(account.id.as_str()).await {
+        Ok(c) => c,
+        Err(e) => return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await)),
+    };
+    p.audit
+        .record(
+            Event::new("mfa_enrolled")
+                .account(account.id.as_str())
+                .detail("method", "totp")
+                .detail("backup_codes", codes.len()),
+            ctx,
+        )
+        .await;
+    pending.enrolling = None;
+    pending.second_factor = Some(Kind::Totp.amr().to_string());
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
+    }
+    Ok((tx, codes))
+}
+
+/// After the backup codes were shown: finish the login.
+pub async fn after_enroll(
+    p: &Provider,
+    tx: LoginTx,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> PasswordOutcome {
+    let (pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return PasswordOutcome::Page(f),
+    };
+    if pending.second_factor.is_none() {
+        return PasswordOutcome::Continue(format!("/mfa?tx={}", tx.id));
+    }
+    match finish(p, &tx, &account, pending, previous, ctx).await {
+        Ok(done) => PasswordOutcome::Completed(done),
+        Err(f) => PasswordOutcome::Page(f),
+    }
+}

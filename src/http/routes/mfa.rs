@@ -1,0 +1,233 @@
+//! The second-factor pages: verify a code, enroll an authenticator app,
+//! show backup codes once.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use minijinja::context;
+
+use crate::app::AppState;
+use crate::flow::Failure;
+use crate::flow::login::{self, LoginTx};
+use crate::flow::mfa::{self, Verified};
+
+use super::super::csrf;
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
+use super::super::pages;
+use super::login::posted_tx;
+use super::{login_outcome, see_other, session_from, set_session_cookie, with_cookies};
+
+fn portal_name(state: &AppState, tx: &LoginTx) -> Option<String> {
+    state.provider.cfg.portal(&tx.request.client_id).map(|p| p.name.clone())
+}
+
+fn status_of(failure: Option<&Failure>) -> StatusCode {
+    failure
+        .and_then(|f| StatusCode::from_u16(f.code.status()).ok())
+        .unwrap_or(StatusCode::OK)
+}
+
+fn verify_view(state: &AppState, tx: &LoginTx, browser: &str, method: &str, failure: Option<&Failure>) -> Response {
+    pages::render(
+        status_of(failure),
+        "mfa.html",
+        context! {
+            tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
+            method => method, failure => failure.map(pages::failure_context),
+            failure_detail => failure.and_then(|f| f.user_detail.clone()),
+            remember_days => state.provider.cfg.mfa.remember_device_days,
+        },
+    )
+}
+
+fn enroll_view(
+    state: &AppState,
+    tx: &LoginTx,
+    browser: &str,
+    e: &crate::mfa::totp::Enrollment,
+    failure: Option<&Failure>,
+) -> Response {
+    pages::render(
+        status_of(failure),
+        "mfa_enroll.html",
+        context! {
+            tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
+            qr_svg => e.qr_svg.clone(), secret => e.secret_base32.clone(),
+            failure => failure.map(pages::failure_context),
+            failure_detail => failure.and_then(|f| f.user_detail.clone()),
+        },
+    )
+}
+
+fn device_cookie(state: &AppState, token: &str) -> String {
+    let name = if state.https {
+        "__Host-gatehouse_device"
+    } else {
+        "gatehouse_device"
+    };
+    format!(
+        "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        state.provider.cfg.mfa.remember_device_days as u64 * 86_400,
+        if state.https { "; Secure" } else { "" }
+    )
+}
+
+async fn tx_from_query(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: Option<&str>,
+    ctx: &Ctx,
+) -> Result<(LoginTx, String, Vec<(String, String)>), Response> {
+    let pairs = query_pairs(q);
+    let tx_id = pairs
+        .iter()
+        .find(|(k, _)| k == "tx")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let browser = cookie(headers, csrf::cookie_name(state));
+    match login::load_tx(&state.provider, &tx_id, browser.as_deref(), &ctx.0).await {
+        Ok(tx) => Ok((tx, browser.unwrap_or_default(), pairs)),
+        Err(f) => Err(pages::failure_page(&f)),
+    }
+}
+
+pub async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let (tx, browser, pairs) = match tx_from_query(&state, &headers, q.as_deref(), &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(f) = mfa::pending_of(&state.provider, &tx, &ctx.0).await {
+        return pages::failure_page(&f);
+    }
+    let method = pairs
+        .iter()
+        .find(|(k, _)| k == "method")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("totp");
+    verify_view(
+        &state,
+        &tx,
+        &browser,
+        if method == "backup_code" { "backup_code" } else { "totp" },
+        None,
+    )
+}
+
+pub async fn verify_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let method = if form.get("method") == Some("backup_code") {
+        "backup_code"
+    } else {
+        "totp"
+    };
+    let code = form.get("code").unwrap_or("").to_string();
+    let remember = form.get("remember") == Some("1");
+    match mfa::verify(
+        &state.provider,
+        tx,
+        method,
+        &code,
+        remember,
+        session_from(&state, &headers),
+        &ctx.0,
+    )
+    .await
+    {
+        Verified::Done(done, token) => {
+            let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
+            if let Some(t) = token {
+                cookies.push(device_cookie(&state, &t));
+            }
+            with_cookies(see_other(&done.redirect), cookies)
+        }
+        Verified::Retry(tx, f) => verify_view(&state, &tx, &browser, method, Some(&f)),
+        Verified::Page(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn enroll_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let (tx, browser, _) = match tx_from_query(&state, &headers, q.as_deref(), &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match mfa::begin_enroll(&state.provider, tx, &ctx.0).await {
+        Ok((tx, enrollment)) => enroll_view(&state, &tx, &browser, &enrollment, None),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn enroll_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let code = form.get("code").unwrap_or("").to_string();
+    match mfa::confirm_enroll(&state.provider, tx, &code, &ctx.0).await {
+        Ok((tx, codes)) => pages::render(
+            StatusCode::OK,
+            "backup_codes.html",
+            context! { tx => tx.id.clone(), csrf => csrf::token(&state, &browser), codes => codes },
+        ),
+        Err(Verified::Retry(tx, f)) => {
+            // Show the same QR code again with the error.
+            let shown = match tx.pending.as_ref().and_then(|p| p.enrolling.clone()) {
+                Some(method_id) => match mfa::pending_of(&state.provider, &tx, &ctx.0).await {
+                    Ok((_, account)) => state
+                        .provider
+                        .mfa
+                        .enrollment(account.id.as_str(), &account.username, &method_id)
+                        .await
+                        .ok(),
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            match shown {
+                Some(e) => enroll_view(&state, &tx, &browser, &e, Some(&f)),
+                None => pages::failure_page(&f),
+            }
+        }
+        Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Done(done, _)) => with_cookies(
+            see_other(&done.redirect),
+            [set_session_cookie(&state, &done.session_id)],
+        ),
+    }
+}
+
+pub async fn done(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let outcome = mfa::after_enroll(&state.provider, tx, session_from(&state, &headers), &ctx.0).await;
+    login_outcome(&state, outcome)
+}
