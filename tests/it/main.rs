@@ -10,6 +10,7 @@ mod federation_oidc;
 mod federation_saml;
 mod login;
 mod mfa;
+mod mfa_login;
 mod oidc_flow;
 mod ops;
 mod saml_fixtures;
