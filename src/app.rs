@@ -47,6 +47,8 @@ pub enum BuildError {
     },
     #[error("start-up task failed")]
     Join,
+    #[error("MFA delivery: {0}")]
+    Delivery(String),
     #[error("SAML SP key: {0}")]
     SamlKey(String),
     #[error("HTTP client: {0}")]
@@ -161,8 +163,20 @@ impl App {
         let https = c.cfg.server.is_https();
         let mut seal_key = [0u8; 32];
         seal_key.copy_from_slice(&seal[..32]);
+        let delivery = crate::mfa::delivery::Delivery::new(c.cfg.mfa.email.as_ref(), c.cfg.mfa.sms.as_ref())
+            .map_err(BuildError::Delivery)?;
+        let limits = crate::mfa::otp::Limits {
+            lifetime: c.cfg.mfa.code_lifetime,
+            attempts: c.cfg.mfa.code_attempts,
+            cooldown: c.cfg.mfa.resend_cooldown,
+            per_hour: c.cfg.mfa.sends_per_hour,
+            per_ip_hour: c.cfg.mfa.sends_per_hour.saturating_mul(4),
+        };
         let mfa = crate::mfa::Mfa::new(
             c.sql.clone(),
+            c.kv.clone(),
+            delivery,
+            limits,
             crate::mfa::Sealer::new(&seal_key),
             Mac::new(&secret),
             clock.clone(),

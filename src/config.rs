@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub lockout: RawLockout,
     pub password: RawPassword,
     pub mfa: RawMfa,
+    pub email: RawEmail,
+    pub sms: RawSms,
     pub portal: Vec<RawPortal>,
     pub org: Vec<RawOrg>,
 }
@@ -64,12 +66,72 @@ pub struct RawConfig {
 pub struct RawMfa {
     pub totp_issuer: String,
     pub remember_device_days: u32,
+    pub code_lifetime: String,
+    pub code_attempts: u32,
+    pub resend_cooldown: String,
+    pub sends_per_hour: u32,
 }
 impl Default for RawMfa {
     fn default() -> Self {
         Self {
             totp_issuer: "gatehouse".into(),
             remember_device_days: 30,
+            code_lifetime: "5m".into(),
+            code_attempts: 5,
+            resend_cooldown: "30s".into(),
+            sends_per_hour: 5,
+        }
+    }
+}
+
+/// Outgoing mail (email one-time codes).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawEmail {
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub tls: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub timeout: String,
+}
+impl Default for RawEmail {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: "starttls".into(),
+            username: None,
+            password: None,
+            from: "gatehouse <no-reply@localhost>".into(),
+            timeout: "10s".into(),
+        }
+    }
+}
+
+/// Outgoing SMS: a Twilio-compatible Messages API or a JSON webhook.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawSms {
+    pub provider: Option<String>,
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: Option<Secret>,
+    pub from: String,
+    pub webhook_url: Option<String>,
+    pub timeout: String,
+}
+impl Default for RawSms {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            base_url: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            auth_token: None,
+            from: String::new(),
+            webhook_url: None,
+            timeout: "5s".into(),
         }
     }
 }
@@ -230,6 +292,9 @@ pub struct RawPortal {
     pub mfa: String,
     pub id_token_signed_response_alg: String,
     pub login_url: Option<String>,
+    /// With `mfa = "required"`: the assurance the second factor must reach
+    /// (2 by default; 1 also accepts email codes).
+    pub mfa_aal: Option<u8>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -458,6 +523,49 @@ pub struct MfaSettings {
     pub totp_issuer: String,
     /// 0 turns "remember this device" off.
     pub remember_device_days: u32,
+    pub code_lifetime: Duration,
+    pub code_attempts: u32,
+    pub resend_cooldown: Duration,
+    pub sends_per_hour: u32,
+    pub email: Option<EmailSettings>,
+    pub sms: Option<SmsSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    Twilio {
+        base_url: String,
+        account_sid: String,
+        auth_token: Secret,
+        from: String,
+    },
+    Webhook {
+        url: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SmsSettings {
+    pub provider: SmsProvider,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -515,6 +623,7 @@ pub struct Portal {
     pub post_logout_redirect_uris: Vec<String>,
     pub account_types: Vec<AccountType>,
     pub mfa: PortalMfa,
+    pub mfa_aal: u8,
     pub signing_alg: SigningAlg,
     pub login_url: Option<String>,
 }
@@ -1244,6 +1353,17 @@ impl RawConfig {
                     PortalMfa::Optional
                 }
             };
+            let mfa_aal = match rp.mfa_aal {
+                None | Some(2) => 2,
+                Some(1) => 1,
+                Some(other) => {
+                    problems.push(Problem {
+                        key: k("mfa_aal"),
+                        message: format!("`{other}` must be 1 or 2"),
+                    });
+                    2
+                }
+            };
             let signing_alg = match rp.id_token_signed_response_alg.as_str() {
                 "" | "ES256" => SigningAlg::Es256,
                 "RS256" => SigningAlg::Rs256,
@@ -1271,6 +1391,7 @@ impl RawConfig {
                 account_types,
                 mfa,
                 signing_alg,
+                mfa_aal,
                 login_url: rp.login_url,
             });
         }
@@ -1344,6 +1465,85 @@ impl RawConfig {
             });
         }
 
+        let mfa_code_lifetime = duration(&mut p, "mfa.code_lifetime", &self.mfa.code_lifetime);
+        let mfa_resend_cooldown = duration(&mut p, "mfa.resend_cooldown", &self.mfa.resend_cooldown);
+        let email = match &self.email.smtp_host {
+            None => None,
+            Some(host) => {
+                let tls = match self.email.tls.as_str() {
+                    "starttls" => SmtpTls::StartTls,
+                    "tls" => SmtpTls::Tls,
+                    "none" => SmtpTls::None,
+                    other => {
+                        p.push(Problem {
+                            key: "email.tls".into(),
+                            message: format!("`{other}` must be \"starttls\", \"tls\" or \"none\""),
+                        });
+                        SmtpTls::StartTls
+                    }
+                };
+                if !self.email.from.contains('@') {
+                    p.push(Problem {
+                        key: "email.from".into(),
+                        message: "needs an address, e.g. \"Portal sign-in <no-reply@clinic.example>\"".into(),
+                    });
+                }
+                let timeout = duration(&mut p, "email.timeout", &self.email.timeout);
+                Some(EmailSettings {
+                    smtp_host: host.clone(),
+                    smtp_port: self.email.smtp_port,
+                    tls,
+                    username: self.email.username.clone(),
+                    password: self.email.password.clone(),
+                    from: self.email.from.clone(),
+                    timeout,
+                })
+            }
+        };
+        let sms = match self.sms.provider.as_deref() {
+            None => None,
+            Some(kind) => {
+                let timeout = duration(&mut p, "sms.timeout", &self.sms.timeout);
+                let provider = match kind {
+                    "twilio" => match &self.sms.auth_token {
+                        Some(token) if !self.sms.account_sid.is_empty() && self.sms.from.starts_with('+') => {
+                            Some(SmsProvider::Twilio {
+                                base_url: self.sms.base_url.trim_end_matches('/').to_string(),
+                                account_sid: self.sms.account_sid.clone(),
+                                auth_token: token.clone(),
+                                from: self.sms.from.clone(),
+                            })
+                        }
+                        _ => {
+                            p.push(Problem {
+                                key: "sms".into(),
+                                message: "twilio needs account_sid, auth_token and an E.164 `from` number".into(),
+                            });
+                            None
+                        }
+                    },
+                    "webhook" => match &self.sms.webhook_url {
+                        Some(u) if Url::parse(u).is_ok() => Some(SmsProvider::Webhook { url: u.clone() }),
+                        _ => {
+                            p.push(Problem {
+                                key: "sms.webhook_url".into(),
+                                message: "the webhook provider needs an absolute webhook_url".into(),
+                            });
+                            None
+                        }
+                    },
+                    other => {
+                        p.push(Problem {
+                            key: "sms.provider".into(),
+                            message: format!("`{other}` must be \"twilio\" or \"webhook\""),
+                        });
+                        None
+                    }
+                };
+                provider.map(|provider| SmsSettings { provider, timeout })
+            }
+        };
+
         if !p.is_empty() {
             return Err(p);
         }
@@ -1376,6 +1576,12 @@ impl RawConfig {
             mfa: MfaSettings {
                 totp_issuer: self.mfa.totp_issuer,
                 remember_device_days: self.mfa.remember_device_days,
+                code_lifetime: mfa_code_lifetime,
+                code_attempts: self.mfa.code_attempts.max(1),
+                resend_cooldown: mfa_resend_cooldown,
+                sends_per_hour: self.mfa.sends_per_hour.max(1),
+                email,
+                sms,
             },
             portals,
             orgs,

@@ -365,6 +365,7 @@ pub(crate) async fn finish(
         detail,
         enrolling: None,
         second_factor: None,
+        required_aal: 0,
     };
     super::mfa::after_primary(p, tx.clone(), &account, pending, previous, ctx).await
 }

@@ -424,6 +424,7 @@ pub async fn password(
         detail,
         enrolling: None,
         second_factor: None,
+        required_aal: 0,
     };
     super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await
 }

@@ -43,6 +43,9 @@ pub struct Pending {
     /// before the login completes).
     #[serde(default)]
     pub second_factor: Option<String>,
+    /// The assurance level the second factor must reach here.
+    #[serde(default)]
+    pub required_aal: u8,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -52,11 +55,9 @@ enum Need {
     Enroll,
 }
 
-async fn need(p: &Provider, tx: &LoginTx, pending: &Pending, ctx: &RequestContext) -> Result<Need, mfa::Error> {
-    let portal_requires = p
-        .cfg
-        .portal(&tx.request.client_id)
-        .is_some_and(|pt| pt.mfa == PortalMfa::Required);
+async fn need(p: &Provider, tx: &LoginTx, pending: &mut Pending, ctx: &RequestContext) -> Result<Need, mfa::Error> {
+    let portal = p.cfg.portal(&tx.request.client_id);
+    let portal_requires = portal.is_some_and(|pt| pt.mfa == PortalMfa::Required);
     let idp_did_mfa = pending.amr.iter().any(|a| MFA_AMR.contains(&a.as_str()));
     let policy = pending.org.as_deref().and_then(|o| p.cfg.org(o)).map(|o| o.mfa);
     let enrolled = p.mfa.enrolled(&pending.account_id).await?;
@@ -75,14 +76,23 @@ async fn need(p: &Provider, tx: &LoginTx, pending: &Pending, ctx: &RequestContex
         Some(OrgMfa::Portal) | None => false,
     };
     let required = portal_requires || org_requires;
-    if remembered && enrolled.any() {
+    // An organization's rule means AAL2; a portal says what it needs.
+    pending.required_aal = match (org_requires, portal_requires) {
+        (true, _) => 2,
+        (false, true) => portal.map(|pt| pt.mfa_aal).unwrap_or(2),
+        (false, false) => 1,
+    };
+    if remembered && enrolled.any_at(pending.required_aal) {
         return Ok(Need::None);
     }
-    Ok(match (required, enrolled.any()) {
-        (_, true) => Need::Verify,
-        (true, false) => Need::Enroll,
-        (false, false) => Need::None,
-    })
+    Ok(
+        match (required, enrolled.any(), enrolled.any_at(pending.required_aal)) {
+            (_, _, true) => Need::Verify,
+            (true, _, false) => Need::Enroll,
+            (false, true, false) => Need::Verify,
+            (false, false, false) => Need::None,
+        },
+    )
 }
 
 async fn unavailable(p: &Provider, ctx: &RequestContext, cause: String) -> Failure {
@@ -102,11 +112,11 @@ pub async fn after_primary(
     p: &Provider,
     mut tx: LoginTx,
     account: &Account,
-    pending: Pending,
+    mut pending: Pending,
     previous: Option<SessionId>,
     ctx: &RequestContext,
 ) -> PasswordOutcome {
-    let need = match need(p, &tx, &pending, ctx).await {
+    let need = match need(p, &tx, &mut pending, ctx).await {
         Ok(n) => n,
         Err(e) => return PasswordOutcome::Page(unavailable(p, ctx, e.to_string()).await),
     };
@@ -241,6 +251,7 @@ pub async fn verify(
     p: &Provider,
     tx: LoginTx,
     method: &str,
+    method_id: Option<&str>,
     code: &str,
     remember: bool,
     previous: Option<SessionId>,
@@ -250,14 +261,24 @@ pub async fn verify(
         Ok(x) => x,
         Err(f) => return Verified::Page(f),
     };
-    let kind = if method == "backup_code" {
-        Kind::BackupCode
-    } else {
-        Kind::Totp
-    };
+    let kind = Kind::parse(method).unwrap_or(Kind::Totp);
+    if kind.aal() < pending.required_aal {
+        let e = mfa::Error::CodeInvalid {
+            attempts_left: mfa::MAX_FAILURES,
+            detail: "this method does not reach the assurance this portal requires",
+        };
+        let f = mfa_failure(p, ctx, &account, &tx, &e, kind.as_str()).await.detail(
+            "Codes by email are not accepted here: use your authenticator app, a text message or a backup code.",
+        );
+        return Verified::Retry(Box::new(tx), f);
+    }
     let result = match kind {
         Kind::Totp => p.mfa.verify_totp(account.id.as_str(), code).await,
         Kind::BackupCode => p.mfa.use_backup_code(account.id.as_str(), code).await.map(|_| ()),
+        Kind::Sms | Kind::Email => match method_id {
+            Some(id) => p.mfa.verify_code(account.id.as_str(), id, code).await.map(|_| ()),
+            None => Err(mfa::Error::NotEnrolled),
+        },
     };
     if let Err(e) = result {
         let f = mfa_failure(p, ctx, &account, &tx, &e, kind.as_str()).await;
@@ -377,4 +398,121 @@ pub async fn after_enroll(
         Ok(done) => PasswordOutcome::Completed(done),
         Err(f) => PasswordOutcome::Page(f),
     }
+}
+
+/// Sends a code by an enrolled SMS or email method.
+pub async fn send(p: &Provider, tx: &LoginTx, method_id: &str, ctx: &RequestContext) -> Result<String, Failure> {
+    let (_, account) = pending_of(p, tx, ctx).await?;
+    match p.mfa.send_code(account.id.as_str(), method_id, ctx.ip.as_deref()).await {
+        Ok(masked) => {
+            p.audit
+                .record(
+                    Event::new("mfa_code_sent")
+                        .account(account.id.as_str())
+                        .detail("to", masked.clone()),
+                    ctx,
+                )
+                .await;
+            Ok(masked)
+        }
+        Err(e) => Err(send_failure(p, ctx, &account, tx, &e).await),
+    }
+}
+
+async fn send_failure(p: &Provider, ctx: &RequestContext, account: &Account, tx: &LoginTx, e: &mfa::Error) -> Failure {
+    let mut f = mfa_failure(p, ctx, account, tx, e, "oob").await;
+    match e {
+        mfa::Error::RateLimited { retry_after, .. } => {
+            f = f.detail(format!(
+                "You can ask for a new code in {retry_after} seconds, or choose another method."
+            ))
+        }
+        mfa::Error::DeliveryFailed { .. } => {
+            f = f.detail("The message could not be sent. Choose another method, or try again in a few minutes.")
+        }
+        _ => {}
+    }
+    f
+}
+
+/// Starts enrolling SMS or email as the second factor, to the phone or
+/// address on file; the code sent now confirms it.
+pub async fn begin_enroll_oob(
+    p: &Provider,
+    mut tx: LoginTx,
+    kind: Kind,
+    ctx: &RequestContext,
+) -> Result<(LoginTx, String), Failure> {
+    let (mut pending, account) = pending_of(p, &tx, ctx).await?;
+    let target = match kind {
+        Kind::Sms => account.phone.clone(),
+        _ => Some(account.email.clone()),
+    };
+    let Some(target) = target.filter(|t| !t.is_empty()) else {
+        let e = mfa::Error::NotEnrolled;
+        return Err(mfa_failure(p, ctx, &account, &tx, &e, kind.as_str())
+            .await
+            .detail("There is no phone number on file for you: choose another method or ask your access manager."));
+    };
+    match p
+        .mfa
+        .begin_oob(account.id.as_str(), kind, &target, ctx.ip.as_deref())
+        .await
+    {
+        Ok((method_id, masked)) => {
+            pending.enrolling = Some(method_id);
+            tx.pending = Some(pending);
+            if let Err(e) = save_tx(p, &tx).await {
+                return Err(unavailable(p, ctx, e.to_string()).await);
+            }
+            Ok((tx, masked))
+        }
+        Err(e) => Err(send_failure(p, ctx, &account, &tx, &e).await),
+    }
+}
+
+/// Confirms an SMS or email enrollment with the code it delivered.
+pub async fn confirm_enroll_oob(
+    p: &Provider,
+    mut tx: LoginTx,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<(LoginTx, Vec<String>), Verified> {
+    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return Err(Verified::Page(f)),
+    };
+    let Some(method_id) = pending.enrolling.clone() else {
+        return Err(Verified::Page(
+            unavailable(p, ctx, "no enrollment in progress".into()).await,
+        ));
+    };
+    let kind = match p.mfa.verify_code(account.id.as_str(), &method_id, code).await {
+        Ok(k) => k,
+        Err(e) => {
+            let f = mfa_failure(p, ctx, &account, &tx, &e, "oob").await;
+            return Err(Verified::Retry(Box::new(tx), f));
+        }
+    };
+    let codes = match p.mfa.new_backup_codes(account.id.as_str()).await {
+        Ok(c) => c,
+        Err(e) => return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await)),
+    };
+    p.audit
+        .record(
+            Event::new("mfa_enrolled")
+                .account(account.id.as_str())
+                .detail("method", kind.as_str())
+                .detail("restricted_authenticator", kind.restricted())
+                .detail("aal", kind.aal()),
+            ctx,
+        )
+        .await;
+    pending.enrolling = None;
+    pending.second_factor = Some(kind.amr().to_string());
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
+    }
+    Ok((tx, codes))
 }

@@ -47,6 +47,9 @@ pub fn router(state: AppState) -> Router {
             get(routes::mfa::enroll_page).post(routes::mfa::enroll_submit),
         )
         .route("/mfa/done", post(routes::mfa::done))
+        .route("/mfa/send", post(routes::mfa::send))
+        .route("/mfa/enroll/oob", post(routes::mfa::enroll_oob))
+        .route("/mfa/enroll/oob/confirm", post(routes::mfa::enroll_oob_confirm))
         .route("/sso/{org}/start", get(routes::sso::start))
         .route("/sso/oidc/{org}/callback", get(routes::sso::oidc_callback))
         .route("/sso/saml/{org}/metadata", get(routes::sso::saml_metadata))

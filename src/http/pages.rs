@@ -26,6 +26,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mfa.html", include_str!("../../templates/mfa.html")),
         ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
+        ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
     ] {
         if let Err(e) = env.add_template(name, src) {
             tracing::error!(template = name, error = %e, "template does not compile");

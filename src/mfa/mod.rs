@@ -9,7 +9,9 @@
 //! locked until an admin resets it.
 
 pub mod backup;
+pub mod delivery;
 pub mod device;
+pub mod otp;
 pub mod totp;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -26,6 +28,8 @@ pub const MAX_FAILURES: i64 = 100;
 pub enum Kind {
     Totp,
     BackupCode,
+    Sms,
+    Email,
 }
 
 impl Kind {
@@ -33,13 +37,39 @@ impl Kind {
         match self {
             Kind::Totp => "totp",
             Kind::BackupCode => "backup_code",
+            Kind::Sms => "sms",
+            Kind::Email => "email",
         }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "totp" => Some(Kind::Totp),
+            "backup_code" => Some(Kind::BackupCode),
+            "sms" => Some(Kind::Sms),
+            "email" => Some(Kind::Email),
+            _ => None,
+        }
+    }
+    /// The authenticator assurance level this method can give (NIST SP
+    /// 800-63B rev 4): OTP apps and backup codes reach AAL2; SMS is a
+    /// restricted AAL2 authenticator; an email code is not an AAL2
+    /// out-of-band authenticator.
+    pub fn aal(self) -> u8 {
+        match self {
+            Kind::Totp | Kind::BackupCode | Kind::Sms => 2,
+            Kind::Email => 1,
+        }
+    }
+    pub fn restricted(self) -> bool {
+        matches!(self, Kind::Sms)
     }
     /// RFC 8176 authentication method reference for the ID token's `amr`.
     pub fn amr(self) -> &'static str {
         match self {
             Kind::Totp => "otp",
             Kind::BackupCode => "kba",
+            Kind::Sms => "sms",
+            Kind::Email => "otp",
         }
     }
 }
@@ -54,6 +84,12 @@ pub enum Error {
     Locked { failures: i64 },
     #[error("no second factor is enrolled")]
     NotEnrolled,
+    #[error("the code has expired")]
+    CodeExpired,
+    #[error("too many codes requested; retry in {retry_after}s")]
+    RateLimited { retry_after: i64, limit: &'static str },
+    #[error("the code could not be sent by {channel}: {answer}")]
+    DeliveryFailed { channel: &'static str, answer: String },
     #[error("sealed secret unreadable")]
     Sealed,
     #[error(transparent)]
@@ -66,7 +102,9 @@ impl Error {
             Error::CodeInvalid { .. } | Error::Replayed | Error::NotEnrolled | Error::Sealed => {
                 FailureCode::MfaCodeInvalid
             }
-            Error::Locked { .. } => FailureCode::MfaRateLimited,
+            Error::Locked { .. } | Error::RateLimited { .. } => FailureCode::MfaRateLimited,
+            Error::CodeExpired => FailureCode::MfaCodeExpired,
+            Error::DeliveryFailed { .. } => FailureCode::MfaDeliveryFailed,
             Error::Store(_) => FailureCode::ServiceUnavailable,
         }
     }
@@ -136,6 +174,9 @@ impl Sealer {
 #[derive(Clone, Debug)]
 pub struct Mfa {
     sql: Sql,
+    kv: crate::store::kv::Kv,
+    delivery: delivery::Delivery,
+    limits: otp::Limits,
     sealer: Sealer,
     mac: crypto::Mac,
     clock: SharedClock,
@@ -147,18 +188,52 @@ pub struct Mfa {
 pub struct Enrolled {
     pub totp: bool,
     pub backup_codes_left: i64,
+    /// Confirmed out-of-band methods (SMS, email), with masked targets.
+    pub oob: Vec<(Kind, String, String)>,
 }
 
 impl Enrolled {
     pub fn any(&self) -> bool {
-        self.totp || self.backup_codes_left > 0
+        self.totp || self.backup_codes_left > 0 || !self.oob.is_empty()
+    }
+    /// Whether a method reaching `aal` is enrolled.
+    pub fn any_at(&self, aal: u8) -> bool {
+        self.totp || self.backup_codes_left > 0 || self.oob.iter().any(|(k, _, _)| k.aal() >= aal)
     }
 }
 
+/// `j***@clinic.example`, `+1•••••••4567`: enough to recognise, not to harvest.
+pub fn mask(target: &str) -> String {
+    if let Some((local, domain)) = target.split_once('@') {
+        let first: String = local.chars().take(1).collect();
+        return format!("{first}***@{domain}");
+    }
+    let digits: Vec<char> = target.chars().collect();
+    let n = digits.len();
+    digits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 2 || i + 4 >= n { *c } else { '•' })
+        .collect()
+}
+
 impl Mfa {
-    pub fn new(sql: Sql, sealer: Sealer, mac: crypto::Mac, clock: SharedClock, issuer: String) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sql: Sql,
+        kv: crate::store::kv::Kv,
+        delivery: delivery::Delivery,
+        limits: otp::Limits,
+        sealer: Sealer,
+        mac: crypto::Mac,
+        clock: SharedClock,
+        issuer: String,
+    ) -> Self {
         Self {
             sql,
+            kv,
+            delivery,
+            limits,
             sealer,
             mac,
             clock,
@@ -171,6 +246,14 @@ impl Mfa {
         Ok(Enrolled {
             totp: methods.iter().any(|m| m.confirmed && m.kind == Kind::Totp.as_str()),
             backup_codes_left: self.sql.backup_codes_left(account_id).await?,
+            oob: methods
+                .iter()
+                .filter(|m| m.confirmed)
+                .filter_map(|m| {
+                    let kind = Kind::parse(&m.kind).filter(|k| matches!(k, Kind::Sms | Kind::Email))?;
+                    Some((kind, m.id.clone(), mask(m.target.as_deref().unwrap_or(""))))
+                })
+                .collect(),
         })
     }
 

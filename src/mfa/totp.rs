@@ -60,6 +60,7 @@ impl Mfa {
                 kind: Kind::Totp.as_str().into(),
                 label: "Authenticator app".into(),
                 secret: Some(self.sealer.seal(&secret, &sealed_context(&method_id))),
+                target: None,
                 confirmed: false,
                 preferred: false,
                 last_step: None,

@@ -47,3 +47,15 @@ pub fn saml_assertion(issuer_digest: &str, id: &str) -> String {
 pub fn saml_result(token: &str) -> String {
     format!("saml-result:{token}")
 }
+pub fn otp_challenge(account_id: &str, method_id: &str) -> String {
+    format!("otp:{account_id}:{method_id}")
+}
+pub fn otp_cooldown(account_id: &str, method_id: &str) -> String {
+    format!("otp-cooldown:{account_id}:{method_id}")
+}
+pub fn otp_hourly(account_id: &str) -> String {
+    format!("otp-hour:{account_id}")
+}
+pub fn otp_ip_hourly(ip: &str) -> String {
+    format!("otp-ip:{ip}")
+}

@@ -209,6 +209,60 @@ impl Kv {
         }
     }
 
+    /// Increments a counter, starting its expiry with the first increment
+    /// (a fixed window); returns the new value.
+    pub async fn incr_window(&self, key: &str, window: Duration) -> Result<i64, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let (n,): (i64,) = redis::pipe()
+                    .atomic()
+                    .incr(&key, 1)
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(ttl_secs(window))
+                    .arg("NX")
+                    .ignore()
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(n)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                let current = m.get(&key).and_then(Slot::as_str).and_then(|v| v.parse::<i64>().ok());
+                let n = current.unwrap_or(0) + 1;
+                if current.is_some() {
+                    if let Some(Slot::Str(v)) = m.get_mut(&key) {
+                        *v = n.to_string();
+                    }
+                } else {
+                    m.put(key, Slot::Str(n.to_string()), window);
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Seconds until `key` expires, if it exists.
+    pub async fn ttl(&self, key: &str) -> Result<Option<i64>, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let t: i64 = c.ttl(&key).await.map_err(unavailable)?;
+                Ok((t >= 0).then_some(t))
+            }
+            Backend::Memory(m) => {
+                let m = m.lock().await;
+                Ok(m.entries
+                    .get(&key)
+                    .map(|(_, exp)| exp.saturating_duration_since(Instant::now()).as_secs() as i64))
+            }
+        }
+    }
+
     /// Adds `member` to a set and extends the set's expiry to at least `ttl`.
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), Error> {
         let key = self.k(key);

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (2, "federation", include_str!("../../migrations/0002_federation.sql")),
     (3, "mfa", include_str!("../../migrations/0003_mfa.sql")),
+    (4, "mfa-targets", include_str!("../../migrations/0004_mfa_targets.sql")),
 ];
 
 #[derive(Clone, Debug)]
@@ -57,6 +58,7 @@ pub struct MfaMethodRecord {
     pub kind: String,
     pub label: String,
     pub secret: Option<String>,
+    pub target: Option<String>,
     pub confirmed: bool,
     pub preferred: bool,
     pub last_step: Option<i64>,
@@ -362,7 +364,7 @@ impl Sql {
 
     pub async fn mfa_methods(&self, account_id: &str) -> Result<Vec<MfaMethodRecord>, Error> {
         let rows = sqlx::query(
-            "SELECT id, account_id, kind, label, secret, confirmed, preferred, last_step, failures, created_at, last_used_at \
+            "SELECT id, account_id, kind, label, secret, target, confirmed, preferred, last_step, failures, created_at, last_used_at \
              FROM mfa_methods WHERE account_id = $1 ORDER BY created_at, id",
         )
         .bind(account_id)
@@ -377,6 +379,7 @@ impl Sql {
                     kind: r.try_get("kind")?,
                     label: r.try_get("label")?,
                     secret: r.try_get("secret")?,
+                    target: r.try_get("target")?,
                     confirmed: r.try_get::<i64, _>("confirmed")? != 0,
                     preferred: r.try_get::<i64, _>("preferred")? != 0,
                     last_step: r.try_get("last_step")?,
@@ -391,8 +394,8 @@ impl Sql {
 
     pub async fn insert_mfa_method(&self, m: &MfaMethodRecord) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO mfa_methods (id, account_id, kind, label, secret, confirmed, preferred, last_step, failures, created_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO mfa_methods (id, account_id, kind, label, secret, confirmed, preferred, last_step, failures, created_at, last_used_at, target) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&m.id)
         .bind(&m.account_id)
@@ -405,6 +408,7 @@ impl Sql {
         .bind(m.failures)
         .bind(m.created_at)
         .bind(m.last_used_at)
+        .bind(&m.target)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -456,6 +460,17 @@ impl Sql {
         .await
         .map_err(db)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Records a successful use of a method and clears its failure count.
+    pub async fn mfa_used(&self, id: &str, at: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE mfa_methods SET last_used_at = $1, failures = 0 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     /// Counts a failed attempt against a method; returns the new count.

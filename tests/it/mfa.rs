@@ -9,6 +9,8 @@ use gatehouse::app::Components;
 use gatehouse::clock::ManualClock;
 use gatehouse::config::AccountType;
 use gatehouse::crypto::Mac;
+use gatehouse::mfa::delivery::Delivery;
+use gatehouse::mfa::otp::Limits;
 use gatehouse::mfa::{Error, MAX_FAILURES, Mfa, Sealer};
 use totp_rs::{Algorithm, Builder, Secret};
 
@@ -45,6 +47,15 @@ async fn fixture() -> Fixture {
         .unwrap();
     let mfa = Mfa::new(
         components.sql.clone(),
+        components.kv.clone(),
+        Delivery::default(),
+        Limits {
+            lifetime: std::time::Duration::from_secs(300),
+            attempts: 5,
+            cooldown: std::time::Duration::from_secs(30),
+            per_hour: 5,
+            per_ip_hour: 20,
+        },
         Sealer::new(&[7u8; 32]),
         Mac::new(b"test-mac-key-0123456789abcdef0123"),
         clock.clone(),

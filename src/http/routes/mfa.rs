@@ -1,5 +1,5 @@
-//! The second-factor pages: verify a code, enroll an authenticator app,
-//! show backup codes once.
+//! The second-factor pages: verify a code (app, text, email, backup code),
+//! enroll a method, show backup codes once.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::flow::Failure;
 use crate::flow::login::{self, LoginTx};
 use crate::flow::mfa::{self, Verified};
+use crate::mfa::Kind;
 
 use super::super::csrf;
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
@@ -27,13 +28,55 @@ fn status_of(failure: Option<&Failure>) -> StatusCode {
         .unwrap_or(StatusCode::OK)
 }
 
-fn verify_view(state: &AppState, tx: &LoginTx, browser: &str, method: &str, failure: Option<&Failure>) -> Response {
+struct OobMethod {
+    id: String,
+    kind: &'static str,
+    to: String,
+}
+
+/// Which form the code page shows.
+struct Shown<'a> {
+    method: &'a str,
+    method_id: Option<String>,
+    sent_to: Option<String>,
+}
+
+async fn verify_view(
+    state: &AppState,
+    tx: &LoginTx,
+    browser: &str,
+    shown: Shown<'_>,
+    failure: Option<&Failure>,
+) -> Response {
+    let required_aal = tx.pending.as_ref().map(|p| p.required_aal).unwrap_or(1);
+    let enrolled = match &tx.pending {
+        Some(p) => state.provider.mfa.enrolled(&p.account_id).await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    let oob: Vec<OobMethod> = enrolled
+        .oob
+        .iter()
+        .filter(|(k, _, _)| k.aal() >= required_aal)
+        .map(|(k, id, to)| OobMethod {
+            id: id.clone(),
+            kind: k.as_str(),
+            to: to.clone(),
+        })
+        .collect();
+    // Without an app, the first usable method is the default form.
+    let method = if shown.method == "totp" && !enrolled.totp && shown.method_id.is_none() {
+        "backup_code"
+    } else {
+        shown.method
+    };
     pages::render(
         status_of(failure),
         "mfa.html",
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
-            method => method, failure => failure.map(pages::failure_context),
+            method => method, method_id => shown.method_id, sent_to => shown.sent_to,
+            totp => enrolled.totp, oob => oob.iter().map(|m| context! { id => m.id.clone(), kind => m.kind, to => m.to.clone() }).collect::<Vec<_>>(),
+            failure => failure.map(pages::failure_context),
             failure_detail => failure.and_then(|f| f.user_detail.clone()),
             remember_days => state.provider.cfg.mfa.remember_device_days,
         },
@@ -47,15 +90,37 @@ fn enroll_view(
     e: &crate::mfa::totp::Enrollment,
     failure: Option<&Failure>,
 ) -> Response {
+    let required_aal = tx.pending.as_ref().map(|p| p.required_aal).unwrap_or(2);
     pages::render(
         status_of(failure),
         "mfa_enroll.html",
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
             qr_svg => e.qr_svg.clone(), secret => e.secret_base32.clone(),
+            email_allowed => Kind::Email.aal() >= required_aal,
             failure => failure.map(pages::failure_context),
             failure_detail => failure.and_then(|f| f.user_detail.clone()),
         },
+    )
+}
+
+fn oob_view(state: &AppState, tx: &LoginTx, browser: &str, sent_to: &str, failure: Option<&Failure>) -> Response {
+    pages::render(
+        status_of(failure),
+        "mfa_oob.html",
+        context! {
+            tx => tx.id.clone(), csrf => csrf::token(state, browser), sent_to => sent_to, channel => "method",
+            failure => failure.map(pages::failure_context),
+            failure_detail => failure.and_then(|f| f.user_detail.clone()),
+        },
+    )
+}
+
+fn codes_view(state: &AppState, tx: &LoginTx, browser: &str, codes: &[String]) -> Response {
+    pages::render(
+        StatusCode::OK,
+        "backup_codes.html",
+        context! { tx => tx.id.clone(), csrf => csrf::token(state, browser), codes => codes.to_vec() },
     )
 }
 
@@ -109,13 +174,73 @@ pub async fn verify_page(
         .find(|(k, _)| k == "method")
         .map(|(_, v)| v.as_str())
         .unwrap_or("totp");
+    let method = if method == "backup_code" { "backup_code" } else { "totp" };
     verify_view(
         &state,
         &tx,
         &browser,
-        if method == "backup_code" { "backup_code" } else { "totp" },
+        Shown {
+            method,
+            method_id: None,
+            sent_to: None,
+        },
         None,
     )
+    .await
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let method_id = form.get("method_id").unwrap_or("").to_string();
+    let kind = match &tx.pending {
+        Some(p) => state
+            .provider
+            .mfa
+            .enrolled(&p.account_id)
+            .await
+            .ok()
+            .and_then(|e| e.oob.into_iter().find(|(_, id, _)| *id == method_id).map(|(k, _, _)| k)),
+        None => None,
+    };
+    let method = kind.map(|k| k.as_str()).unwrap_or("sms");
+    match mfa::send(&state.provider, &tx, &method_id, &ctx.0).await {
+        Ok(to) => {
+            verify_view(
+                &state,
+                &tx,
+                &browser,
+                Shown {
+                    method,
+                    method_id: Some(method_id),
+                    sent_to: Some(to),
+                },
+                None,
+            )
+            .await
+        }
+        Err(f) => {
+            verify_view(
+                &state,
+                &tx,
+                &browser,
+                Shown {
+                    method: "totp",
+                    method_id: None,
+                    sent_to: None,
+                },
+                Some(&f),
+            )
+            .await
+        }
+    }
 }
 
 pub async fn verify_submit(
@@ -128,24 +253,24 @@ pub async fn verify_submit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let method = if form.get("method") == Some("backup_code") {
-        "backup_code"
-    } else {
-        "totp"
-    };
+    let method = Kind::parse(form.get("method").unwrap_or("totp"))
+        .unwrap_or(Kind::Totp)
+        .as_str();
+    let method_id = form.get("method_id").map(String::from);
     let code = form.get("code").unwrap_or("").to_string();
     let remember = form.get("remember") == Some("1");
-    match mfa::verify(
+    let outcome = mfa::verify(
         &state.provider,
         tx,
         method,
+        method_id.as_deref(),
         &code,
         remember,
         session_from(&state, &headers),
         &ctx.0,
     )
-    .await
-    {
+    .await;
+    match outcome {
         Verified::Done(done, token) => {
             let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
             if let Some(t) = token {
@@ -153,7 +278,14 @@ pub async fn verify_submit(
             }
             with_cookies(see_other(&done.redirect), cookies)
         }
-        Verified::Retry(tx, f) => verify_view(&state, &tx, &browser, method, Some(&f)),
+        Verified::Retry(tx, f) => {
+            let shown = Shown {
+                method,
+                method_id,
+                sent_to: Some("your phone or email".into()),
+            };
+            verify_view(&state, &tx, &browser, shown, Some(&f)).await
+        }
         Verified::Page(f) => pages::failure_page(&f),
     }
 }
@@ -186,30 +318,72 @@ pub async fn enroll_submit(
     };
     let code = form.get("code").unwrap_or("").to_string();
     match mfa::confirm_enroll(&state.provider, tx, &code, &ctx.0).await {
-        Ok((tx, codes)) => pages::render(
-            StatusCode::OK,
-            "backup_codes.html",
-            context! { tx => tx.id.clone(), csrf => csrf::token(&state, &browser), codes => codes },
-        ),
+        Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
         Err(Verified::Retry(tx, f)) => {
             // Show the same QR code again with the error.
-            let shown = match tx.pending.as_ref().and_then(|p| p.enrolling.clone()) {
-                Some(method_id) => match mfa::pending_of(&state.provider, &tx, &ctx.0).await {
-                    Ok((_, account)) => state
-                        .provider
-                        .mfa
-                        .enrollment(account.id.as_str(), &account.username, &method_id)
-                        .await
-                        .ok(),
-                    Err(_) => None,
-                },
-                None => None,
+            let shown = match (
+                tx.pending.as_ref().and_then(|p| p.enrolling.clone()),
+                mfa::pending_of(&state.provider, &tx, &ctx.0).await,
+            ) {
+                (Some(method_id), Ok((_, account))) => state
+                    .provider
+                    .mfa
+                    .enrollment(account.id.as_str(), &account.username, &method_id)
+                    .await
+                    .ok(),
+                _ => None,
             };
             match shown {
                 Some(e) => enroll_view(&state, &tx, &browser, &e, Some(&f)),
                 None => pages::failure_page(&f),
             }
         }
+        Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Done(done, _)) => with_cookies(
+            see_other(&done.redirect),
+            [set_session_cookie(&state, &done.session_id)],
+        ),
+    }
+}
+
+pub async fn enroll_oob(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let kind = if form.get("kind") == Some("email") {
+        Kind::Email
+    } else {
+        Kind::Sms
+    };
+    if tx.pending.as_ref().is_some_and(|p| kind.aal() < p.required_aal) {
+        return see_other(&format!("/mfa/enroll?tx={}", tx.id));
+    }
+    match mfa::begin_enroll_oob(&state.provider, tx, kind, &ctx.0).await {
+        Ok((tx, to)) => oob_view(&state, &tx, &browser, &to, None),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn enroll_oob_confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let code = form.get("code").unwrap_or("").to_string();
+    match mfa::confirm_enroll_oob(&state.provider, tx, &code, &ctx.0).await {
+        Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
+        Err(Verified::Retry(tx, f)) => oob_view(&state, &tx, &browser, "your phone or email", Some(&f)),
         Err(Verified::Page(f)) => pages::failure_page(&f),
         Err(Verified::Done(done, _)) => with_cookies(
             see_other(&done.redirect),
