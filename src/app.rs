@@ -132,6 +132,8 @@ impl App {
     /// port 0 and inject a manual clock).
     pub async fn build_with(cfg: Config, listener: TcpListener, clock: SharedClock) -> Result<Self, BuildError> {
         let started = Instant::now();
+        // One TLS crypto provider for every client (ring; see ARCHITECTURE.md).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let c = Components::open(cfg, clock.clone()).await?;
         let mut needed = vec![SigningAlg::Es256];
         if c.cfg.portals.iter().any(|p| p.signing_alg == SigningAlg::Rs256) {

@@ -11,6 +11,7 @@ mod federation_saml;
 mod login;
 mod mfa;
 mod mfa_login;
+mod mfa_oob;
 mod oidc_flow;
 mod ops;
 mod saml_fixtures;

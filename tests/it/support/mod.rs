@@ -8,6 +8,7 @@ pub mod peer;
 pub mod redis;
 pub mod rp;
 pub mod saml_idp;
+pub mod sinks;
 
 /// A PKCE pair for tests that drive the endpoints by hand.
 pub fn pkce() -> (String, String) {
