@@ -247,16 +247,28 @@ pub enum Verified {
 
 /// Checks a TOTP or backup code; on success completes the login and, when
 /// asked, returns a remember-device token.
+/// A code as submitted on the MFA page.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    pub method: &'a str,
+    pub method_id: Option<&'a str>,
+    pub code: &'a str,
+    pub remember: bool,
+}
+
 pub async fn verify(
     p: &Provider,
     tx: LoginTx,
-    method: &str,
-    method_id: Option<&str>,
-    code: &str,
-    remember: bool,
+    s: Submission<'_>,
     previous: Option<SessionId>,
     ctx: &RequestContext,
 ) -> Verified {
+    let Submission {
+        method,
+        method_id,
+        code,
+        remember,
+    } = s;
     let (mut pending, account) = match pending_of(p, &tx, ctx).await {
         Ok(x) => x,
         Err(f) => return Verified::Page(f),

@@ -259,17 +259,13 @@ pub async fn verify_submit(
     let method_id = form.get("method_id").map(String::from);
     let code = form.get("code").unwrap_or("").to_string();
     let remember = form.get("remember") == Some("1");
-    let outcome = mfa::verify(
-        &state.provider,
-        tx,
+    let submission = mfa::Submission {
         method,
-        method_id.as_deref(),
-        &code,
+        method_id: method_id.as_deref(),
+        code: &code,
         remember,
-        session_from(&state, &headers),
-        &ctx.0,
-    )
-    .await;
+    };
+    let outcome = mfa::verify(&state.provider, tx, submission, session_from(&state, &headers), &ctx.0).await;
     match outcome {
         Verified::Done(done, token) => {
             let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
