@@ -184,7 +184,15 @@ impl App {
             clock.clone(),
             c.cfg.mfa.totp_issuer.clone(),
         );
+        let webauthn = match crate::mfa::webauthn::relying_party(&c.cfg.server.public_url, "gatehouse") {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                tracing::warn!(error = %e, "passkeys are off: WebAuthn needs public_url on a domain name (e.g. http://localhost:8080)");
+                None
+            }
+        };
         let provider = Provider {
+            webauthn,
             mfa,
             cfg: c.cfg.clone(),
             keys: Arc::new(keyset),

@@ -291,6 +291,8 @@ pub async fn verify(
             Some(id) => p.mfa.verify_code(account.id.as_str(), id, code).await.map(|_| ()),
             None => Err(mfa::Error::NotEnrolled),
         },
+        // Passkeys answer through their own ceremony (webauthn_auth_finish).
+        Kind::WebAuthn => Err(mfa::Error::NotEnrolled),
     };
     if let Err(e) = result {
         let f = mfa_failure(p, ctx, &account, &tx, &e, kind.as_str()).await;
@@ -300,18 +302,7 @@ pub async fn verify(
         };
     }
     pending.second_factor = Some(kind.amr().to_string());
-    let token = if remember && p.cfg.mfa.remember_device_days > 0 {
-        match p.mfa.version(account.id.as_str()).await {
-            Ok(v) => Some(p.mfa.remember_token(
-                account.id.as_str(),
-                v,
-                p.clock.now() + p.cfg.mfa.remember_device_days as i64 * 86_400,
-            )),
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
+    let token = remember_token(p, account.id.as_str(), remember).await;
     match finish(p, &tx, &account, pending, previous, ctx).await {
         Ok(done) => Verified::Done(done, token),
         Err(f) => Verified::Page(f),
@@ -527,4 +518,142 @@ pub async fn confirm_enroll_oob(
         return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
     }
     Ok((tx, codes))
+}
+
+/// WebAuthn registration options for the pending account.
+pub async fn webauthn_register_start(
+    p: &Provider,
+    tx: &LoginTx,
+    ctx: &RequestContext,
+) -> Result<webauthn_rs::prelude::CreationChallengeResponse, Failure> {
+    let (_, account) = pending_of(p, tx, ctx).await?;
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Err(unavailable(p, ctx, "WebAuthn needs public_url on a domain name".into()).await);
+    };
+    match p
+        .mfa
+        .begin_webauthn_registration(wa, account.id.as_str(), &account.username)
+        .await
+    {
+        Ok(c) => Ok(c),
+        Err(e) => Err(unavailable(p, ctx, e.to_string()).await),
+    }
+}
+
+/// Completes a passkey registration; returns fresh backup codes.
+pub async fn webauthn_register_finish(
+    p: &Provider,
+    mut tx: LoginTx,
+    credential: &str,
+    nickname: &str,
+    ctx: &RequestContext,
+) -> Result<(LoginTx, Vec<String>), Verified> {
+    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return Err(Verified::Page(f)),
+    };
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Err(Verified::Page(
+            unavailable(p, ctx, "WebAuthn is not available".into()).await,
+        ));
+    };
+    let parsed: Result<webauthn_rs::prelude::RegisterPublicKeyCredential, _> = serde_json::from_str(credential);
+    let result = match parsed {
+        Ok(reg) => {
+            p.mfa
+                .finish_webauthn_registration(wa, account.id.as_str(), &reg, nickname)
+                .await
+        }
+        Err(_) => Err(mfa::Error::CodeInvalid {
+            attempts_left: mfa::MAX_FAILURES,
+            detail: "the browser sent no usable credential",
+        }),
+    };
+    if let Err(e) = result {
+        let f = mfa_failure(p, ctx, &account, &tx, &e, "webauthn").await;
+        return Err(Verified::Retry(Box::new(tx), f));
+    }
+    let codes = match p.mfa.new_backup_codes(account.id.as_str()).await {
+        Ok(c) => c,
+        Err(e) => return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await)),
+    };
+    p.audit
+        .record(
+            Event::new("mfa_enrolled")
+                .account(account.id.as_str())
+                .detail("method", "webauthn"),
+            ctx,
+        )
+        .await;
+    pending.enrolling = None;
+    pending.second_factor = Some(Kind::WebAuthn.amr().to_string());
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
+    }
+    Ok((tx, codes))
+}
+
+/// WebAuthn authentication options (the account's credentials).
+pub async fn webauthn_auth_start(
+    p: &Provider,
+    tx: &LoginTx,
+    ctx: &RequestContext,
+) -> Result<webauthn_rs::prelude::RequestChallengeResponse, Failure> {
+    let (_, account) = pending_of(p, tx, ctx).await?;
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Err(unavailable(p, ctx, "WebAuthn needs public_url on a domain name".into()).await);
+    };
+    match p.mfa.begin_webauthn_authentication(wa, account.id.as_str()).await {
+        Ok(c) => Ok(c),
+        Err(e) => Err(mfa_failure(p, ctx, &account, tx, &e, "webauthn").await),
+    }
+}
+
+/// Verifies the browser's assertion and completes the login.
+pub async fn webauthn_auth_finish(
+    p: &Provider,
+    tx: LoginTx,
+    credential: &str,
+    remember: bool,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> Verified {
+    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+        Ok(x) => x,
+        Err(f) => return Verified::Page(f),
+    };
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Verified::Page(unavailable(p, ctx, "WebAuthn is not available".into()).await);
+    };
+    let parsed: Result<webauthn_rs::prelude::PublicKeyCredential, _> = serde_json::from_str(credential);
+    let result = match parsed {
+        Ok(c) => p.mfa.finish_webauthn_authentication(wa, account.id.as_str(), &c).await,
+        Err(_) => Err(mfa::Error::CodeInvalid {
+            attempts_left: mfa::MAX_FAILURES,
+            detail: "the browser sent no usable credential",
+        }),
+    };
+    if let Err(e) = result {
+        let f = mfa_failure(p, ctx, &account, &tx, &e, "webauthn").await;
+        return Verified::Retry(Box::new(tx), f);
+    }
+    pending.second_factor = Some(Kind::WebAuthn.amr().to_string());
+    let token = remember_token(p, account.id.as_str(), remember).await;
+    match finish(p, &tx, &account, pending, previous, ctx).await {
+        Ok(done) => Verified::Done(done, token),
+        Err(f) => Verified::Page(f),
+    }
+}
+
+async fn remember_token(p: &Provider, account_id: &str, remember: bool) -> Option<String> {
+    if !remember || p.cfg.mfa.remember_device_days == 0 {
+        return None;
+    }
+    let v = p.mfa.version(account_id).await.ok()?;
+    Some(p.mfa.remember_token(
+        account_id,
+        v,
+        p.clock.now() + p.cfg.mfa.remember_device_days as i64 * 86_400,
+    ))
 }

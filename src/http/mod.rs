@@ -48,6 +48,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/mfa/done", post(routes::mfa::done))
         .route("/mfa/send", post(routes::mfa::send))
+        .route(
+            "/mfa/webauthn/register/start",
+            post(routes::mfa::webauthn_register_start),
+        )
+        .route(
+            "/mfa/webauthn/register/finish",
+            post(routes::mfa::webauthn_register_finish),
+        )
+        .route("/mfa/webauthn/start", post(routes::mfa::webauthn_start))
+        .route("/mfa/webauthn/finish", post(routes::mfa::webauthn_finish))
         .route("/mfa/enroll/oob", post(routes::mfa::enroll_oob))
         .route("/mfa/enroll/oob/confirm", post(routes::mfa::enroll_oob_confirm))
         .route("/sso/{org}/start", get(routes::sso::start))
@@ -59,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route("/static/gatehouse.css", get(routes::ops::stylesheet))
+        .route("/static/webauthn.js", get(routes::ops::webauthn_js))
         .fallback(routes::ops::not_found)
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod device;
 pub mod otp;
 pub mod totp;
+pub mod webauthn;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
@@ -30,6 +31,7 @@ pub enum Kind {
     BackupCode,
     Sms,
     Email,
+    WebAuthn,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::BackupCode => "backup_code",
             Kind::Sms => "sms",
             Kind::Email => "email",
+            Kind::WebAuthn => "webauthn",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -47,6 +50,7 @@ impl Kind {
             "backup_code" => Some(Kind::BackupCode),
             "sms" => Some(Kind::Sms),
             "email" => Some(Kind::Email),
+            "webauthn" => Some(Kind::WebAuthn),
             _ => None,
         }
     }
@@ -57,6 +61,8 @@ impl Kind {
     pub fn aal(self) -> u8 {
         match self {
             Kind::Totp | Kind::BackupCode | Kind::Sms => 2,
+            // Phishing-resistant; AAL2 here (AAL3 needs attested hardware).
+            Kind::WebAuthn => 2,
             Kind::Email => 1,
         }
     }
@@ -70,6 +76,7 @@ impl Kind {
             Kind::BackupCode => "kba",
             Kind::Sms => "sms",
             Kind::Email => "otp",
+            Kind::WebAuthn => "hwk",
         }
     }
 }
@@ -187,6 +194,7 @@ pub struct Mfa {
 #[derive(Debug, Clone, Default)]
 pub struct Enrolled {
     pub totp: bool,
+    pub webauthn: usize,
     pub backup_codes_left: i64,
     /// Confirmed out-of-band methods (SMS, email), with masked targets.
     pub oob: Vec<(Kind, String, String)>,
@@ -194,11 +202,11 @@ pub struct Enrolled {
 
 impl Enrolled {
     pub fn any(&self) -> bool {
-        self.totp || self.backup_codes_left > 0 || !self.oob.is_empty()
+        self.totp || self.webauthn > 0 || self.backup_codes_left > 0 || !self.oob.is_empty()
     }
     /// Whether a method reaching `aal` is enrolled.
     pub fn any_at(&self, aal: u8) -> bool {
-        self.totp || self.backup_codes_left > 0 || self.oob.iter().any(|(k, _, _)| k.aal() >= aal)
+        self.totp || self.webauthn > 0 || self.backup_codes_left > 0 || self.oob.iter().any(|(k, _, _)| k.aal() >= aal)
     }
 }
 
@@ -245,6 +253,10 @@ impl Mfa {
         let methods = self.sql.mfa_methods(account_id).await?;
         Ok(Enrolled {
             totp: methods.iter().any(|m| m.confirmed && m.kind == Kind::Totp.as_str()),
+            webauthn: methods
+                .iter()
+                .filter(|m| m.confirmed && m.kind == Kind::WebAuthn.as_str())
+                .count(),
             backup_codes_left: self.sql.backup_codes_left(account_id).await?,
             oob: methods
                 .iter()

@@ -35,6 +35,8 @@ pub struct Provider {
     pub accounts: Accounts,
     pub sessions: SessionStore,
     pub mfa: crate::mfa::Mfa,
+    /// None when `public_url` is not on a domain name (WebAuthn needs one).
+    pub webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
     pub audit: Audit,
     pub clock: SharedClock,
 }

@@ -462,6 +462,16 @@ impl Sql {
         Ok(r.rows_affected() == 1)
     }
 
+    pub async fn update_mfa_secret(&self, id: &str, secret: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE mfa_methods SET secret = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Records a successful use of a method and clears its failure count.
     pub async fn mfa_used(&self, id: &str, at: i64) -> Result<(), Error> {
         sqlx::query("UPDATE mfa_methods SET last_used_at = $1, failures = 0 WHERE id = $2")

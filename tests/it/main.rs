@@ -12,6 +12,7 @@ mod login;
 mod mfa;
 mod mfa_login;
 mod mfa_oob;
+mod mfa_webauthn;
 mod oidc_flow;
 mod ops;
 mod saml_fixtures;

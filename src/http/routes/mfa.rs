@@ -3,7 +3,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
 use crate::app::AppState;
@@ -75,7 +75,7 @@ async fn verify_view(
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
             method => method, method_id => shown.method_id, sent_to => shown.sent_to,
-            totp => enrolled.totp, oob => oob.iter().map(|m| context! { id => m.id.clone(), kind => m.kind, to => m.to.clone() }).collect::<Vec<_>>(),
+            totp => enrolled.totp, webauthn => enrolled.webauthn > 0 && state.provider.webauthn.is_some(), oob => oob.iter().map(|m| context! { id => m.id.clone(), kind => m.kind, to => m.to.clone() }).collect::<Vec<_>>(),
             failure => failure.map(pages::failure_context),
             failure_detail => failure.and_then(|f| f.user_detail.clone()),
             remember_days => state.provider.cfg.mfa.remember_device_days,
@@ -98,6 +98,7 @@ fn enroll_view(
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
             qr_svg => e.qr_svg.clone(), secret => e.secret_base32.clone(),
             email_allowed => Kind::Email.aal() >= required_aal,
+            webauthn => state.provider.webauthn.is_some(),
             failure => failure.map(pages::failure_context),
             failure_detail => failure.and_then(|f| f.user_detail.clone()),
         },
@@ -400,4 +401,105 @@ pub async fn done(
     };
     let outcome = mfa::after_enroll(&state.provider, tx, session_from(&state, &headers), &ctx.0).await;
     login_outcome(&state, outcome)
+}
+
+pub async fn webauthn_register_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match mfa::webauthn_register_start(&state.provider, &tx, &ctx.0).await {
+        Ok(options) => axum::Json(options).into_response(),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn webauthn_register_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let credential = form.get("credential").unwrap_or("").to_string();
+    let nickname = form.get("nickname").unwrap_or("Passkey").to_string();
+    match mfa::webauthn_register_finish(&state.provider, tx, &credential, &nickname, &ctx.0).await {
+        Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
+        Err(Verified::Retry(_, f)) | Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Done(done, _)) => with_cookies(
+            see_other(&done.redirect),
+            [set_session_cookie(&state, &done.session_id)],
+        ),
+    }
+}
+
+pub async fn webauthn_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match mfa::webauthn_auth_start(&state.provider, &tx, &ctx.0).await {
+        Ok(options) => axum::Json(options).into_response(),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn webauthn_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let credential = form.get("credential").unwrap_or("").to_string();
+    let remember = form.get("remember") == Some("1");
+    match mfa::webauthn_auth_finish(
+        &state.provider,
+        tx,
+        &credential,
+        remember,
+        session_from(&state, &headers),
+        &ctx.0,
+    )
+    .await
+    {
+        Verified::Done(done, token) => {
+            let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
+            if let Some(t) = token {
+                cookies.push(device_cookie(&state, &t));
+            }
+            with_cookies(see_other(&done.redirect), cookies)
+        }
+        Verified::Retry(tx, f) => {
+            verify_view(
+                &state,
+                &tx,
+                &browser,
+                Shown {
+                    method: "totp",
+                    method_id: None,
+                    sent_to: None,
+                },
+                Some(&f),
+            )
+            .await
+        }
+        Verified::Page(f) => pages::failure_page(&f),
+    }
 }

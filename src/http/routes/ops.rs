@@ -62,3 +62,12 @@ pub async fn not_found() -> Response {
     )
         .into_response()
 }
+
+pub async fn webauthn_js() -> Response {
+    let mut r = include_str!("../../../static/webauthn.js").into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}

@@ -33,6 +33,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// Where the per-test files live; kept so a restarted app sees the same
 /// database and keys.
 pub struct Workspace {
+    /// The host in public_url: 127.0.0.1, or localhost where WebAuthn is
+    /// needed (browsers refuse it on an IP-address origin).
+    pub public_host: &'static str,
     pub dir: tempfile::TempDir,
     pub prefix: String,
     pub redis_url: String,
@@ -46,6 +49,7 @@ impl Workspace {
     pub fn with_redis(redis_url: String) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         Self {
+            public_host: "127.0.0.1",
             dir: tempfile::tempdir().unwrap(),
             prefix: format!("t{}-{}:", std::process::id(), N.fetch_add(1, Ordering::SeqCst)),
             redis_url,
@@ -58,7 +62,7 @@ impl Workspace {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
+public_url = "http://{host}:{port}"
 [log]
 level = "warn"
 [session]
@@ -131,6 +135,7 @@ mfa = "portal"
 {extra}
 "#,
             redis = self.redis_url,
+            host = self.public_host,
             prefix = self.prefix,
         );
         Config::from_toml_str("test", &text, Vec::new())
