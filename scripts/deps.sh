@@ -4,7 +4,8 @@
 #   build: the C toolchain and libraries the crates build with (samael binds
 #          libxml2/xmlsec1 through bindgen, which needs libclang)
 #   test:  also redis-server (tests start their own instances), xmlsec1,
-#          Node.js/npm and Python, and the pinned test peers in tests/peers
+#          chromium (browser tests), Node.js/npm and Python, and the pinned
+#          test peers in tests/peers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -22,6 +23,7 @@ for p in libclang-dev libxml2-dev libxmlsec1-dev libssl-dev; do need_pkg "$p"; d
 if [ "$mode" = "test" ]; then
   need redis-server redis-server
   need xmlsec1 xmlsec1
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   need node nodejs
   need npm npm
   need python3 python3

@@ -10,6 +10,7 @@ mod federation_oidc;
 mod federation_saml;
 mod login;
 mod mfa;
+mod mfa_browser;
 mod mfa_login;
 mod mfa_oob;
 mod mfa_webauthn;
