@@ -115,6 +115,10 @@ failure_codes! {
         "Go back to your portal; if this persists, tell its support team.";
     PostLogoutRedirectUriMismatch => "post_logout_redirect_uri_mismatch", 400, "You are signed out, but we could not send you back.",
         "Close this window or go back to your portal.";
+    SessionRequired => "session_required", 401, "You are not signed in.",
+        "Sign in through your portal, then open this page again.";
+    ReauthenticationRequired => "reauthentication_required", 403, "Please confirm it's you.",
+        "Enter your password again to change your sign-in methods.";
     InvalidRequest => "invalid_request", 400, "The request was not understood.",
         "Go back and try again.";
     ServiceUnavailable => "service_unavailable", 503, "Sign-in is temporarily unavailable.",

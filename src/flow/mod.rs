@@ -3,6 +3,7 @@
 //! nothing of axum: it takes parsed inputs and returns outcomes that the
 //! HTTP layer renders.
 
+pub mod account;
 pub mod federation;
 pub mod login;
 pub mod logout;

@@ -27,6 +27,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
         ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
+        (
+            "account_security.html",
+            include_str!("../../templates/account_security.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, src) {
             tracing::error!(template = name, error = %e, "template does not compile");

@@ -269,6 +269,25 @@ impl Mfa {
         })
     }
 
+    /// Every confirmed method, for the account's security page.
+    pub async fn methods(&self, account_id: &str) -> Result<Vec<crate::store::sql::MfaMethodRecord>, Error> {
+        Ok(self
+            .sql
+            .mfa_methods(account_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.confirmed)
+            .collect())
+    }
+
+    pub async fn remove(&self, account_id: &str, method_id: &str) -> Result<bool, Error> {
+        Ok(self.sql.delete_mfa_method(method_id, account_id).await?)
+    }
+
+    pub async fn set_preferred(&self, account_id: &str, method_id: &str) -> Result<bool, Error> {
+        Ok(self.sql.set_preferred_mfa(method_id, account_id).await?)
+    }
+
     pub async fn version(&self, account_id: &str) -> Result<i64, Error> {
         Ok(self.sql.mfa_version(account_id).await?)
     }

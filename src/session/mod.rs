@@ -110,6 +110,20 @@ impl SessionStore {
         Ok(Some((handle, session)))
     }
 
+    /// Records a fresh authentication (re-authentication before sensitive
+    /// changes) without changing the session id.
+    pub async fn reauthenticated(
+        &self,
+        handle: &SessionHandle,
+        session: &Session,
+        now: i64,
+    ) -> Result<(), store::Error> {
+        let mut s = session.clone();
+        s.auth_time = now;
+        let json = serde_json::to_string(&s).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+        self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await
+    }
+
     pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
         match self.kv.get(&keys::session(&handle.0)).await? {
             None => Ok(None),

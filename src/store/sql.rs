@@ -462,6 +462,42 @@ impl Sql {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Removes a method; bumps the account's MFA version (remembered devices
+    /// end).
+    pub async fn delete_mfa_method(&self, id: &str, account_id: &str) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let r = sqlx::query("DELETE FROM mfa_methods WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("UPDATE accounts SET mfa_version = mfa_version + 1 WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_preferred_mfa(&self, id: &str, account_id: &str) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE mfa_methods SET preferred = 0 WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let r = sqlx::query("UPDATE mfa_methods SET preferred = 1 WHERE id = $1 AND account_id = $2 AND confirmed = 1")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn update_mfa_secret(&self, id: &str, secret: &str) -> Result<(), Error> {
         sqlx::query("UPDATE mfa_methods SET secret = $1 WHERE id = $2")
             .bind(secret)

@@ -13,6 +13,7 @@ mod mfa;
 mod mfa_browser;
 mod mfa_login;
 mod mfa_oob;
+mod mfa_settings;
 mod mfa_webauthn;
 mod oidc_flow;
 mod ops;

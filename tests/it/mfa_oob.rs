@@ -144,6 +144,19 @@ async fn sms_codes_enroll_and_log_in_with_a_resend_cool_down() {
     let again = post(&app, &b2, "/mfa/send", &page, &[("method_id", &method_id)]).await;
     assert_eq!(again.error_code().as_deref(), Some("mfa_rate_limited"));
     assert!(again.body.contains("seconds"), "{}", again.body);
+    // A code past its lifetime (5 minutes) is expired, not "wrong".
+    let code = sms.last_code();
+    app.clock.advance(6 * 60);
+    let r = post(
+        &app,
+        &b2,
+        "/mfa",
+        &sent,
+        &[("method", "sms"), ("method_id", &method_id), ("code", &code)],
+    )
+    .await;
+    assert_eq!(r.error_code().as_deref(), Some("mfa_code_expired"), "{}", r.body);
+    let sent = send_when_allowed(&app, &b2, &page, &method_id).await;
     // A wrong code counts; the right one works once.
     let code = sms.last_code();
     let wrong = if code == "000000" { "111111" } else { "000000" };

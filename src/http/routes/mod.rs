@@ -1,5 +1,6 @@
 //! Handlers, grouped by audience.
 
+pub mod account;
 pub mod login;
 pub mod mfa;
 pub mod oauth;

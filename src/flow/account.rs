@@ -1,0 +1,238 @@
+//! The account's own security page: which second factors it has, which one
+//! is preferred, adding and removing them. Every change needs a recent
+//! authentication (re-entering the password), and a new phone number or
+//! email address is used only after a code sent to it came back. Changes
+//! bump the account's MFA version, so remembered devices ask again.
+
+use crate::accounts::{Account, EmailAddress, Password, PhoneNumber, Username};
+use crate::audit::{Event, RequestContext};
+use crate::diagnostics::FailureCode;
+use crate::mfa::{self, Kind};
+use crate::provider::Provider;
+use crate::session::{Session, SessionHandle, SessionId};
+
+use super::Failure;
+
+/// How recent an authentication must be to change sign-in methods.
+pub const REAUTH_WINDOW: i64 = 600;
+
+pub struct Viewer {
+    pub handle: SessionHandle,
+    pub session: Session,
+    pub account: Account,
+}
+
+async fn fail(p: &Provider, ctx: &RequestContext, code: FailureCode, account: Option<&Account>, why: &str) -> Failure {
+    let mut e = Event::failure(code).detail("reason", why);
+    if let Some(a) = account {
+        e = e.account(a.id.as_str()).username(a.username.clone());
+    }
+    Failure::new(code, p.audit.record(e, ctx).await)
+}
+
+pub async fn viewer(p: &Provider, sid: Option<SessionId>, ctx: &RequestContext) -> Result<Viewer, Failure> {
+    let Some(sid) = sid else {
+        return Err(fail(p, ctx, FailureCode::SessionRequired, None, "no session cookie").await);
+    };
+    let (handle, session) = match p.sessions.get(&sid).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(fail(p, ctx, FailureCode::SessionRequired, None, "session expired or ended").await),
+        Err(e) => return Err(fail(p, ctx, FailureCode::ServiceUnavailable, None, &e.to_string()).await),
+    };
+    match p.accounts.by_id(&session.account_id).await {
+        Ok(Some(account)) => Ok(Viewer {
+            handle,
+            session,
+            account,
+        }),
+        Ok(None) => Err(fail(p, ctx, FailureCode::SessionRequired, None, "account gone").await),
+        Err(e) => Err(fail(p, ctx, FailureCode::ServiceUnavailable, None, &e.to_string()).await),
+    }
+}
+
+pub fn fresh(p: &Provider, v: &Viewer) -> bool {
+    p.clock.now() - v.session.auth_time <= REAUTH_WINDOW
+}
+
+/// Re-authenticates with the password (failures count toward lockout).
+pub async fn reauthenticate(
+    p: &Provider,
+    v: &Viewer,
+    password: &Password,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    let Ok(username) = Username::parse(&v.account.username) else {
+        return Err(fail(
+            p,
+            ctx,
+            FailureCode::InvalidCredentials,
+            Some(&v.account),
+            "username unparseable",
+        )
+        .await);
+    };
+    match p.accounts.authenticate(&username, password).await {
+        Ok(_) => {
+            if let Err(e) = p.sessions.reauthenticated(&v.handle, &v.session, p.clock.now()).await {
+                return Err(fail(
+                    p,
+                    ctx,
+                    FailureCode::ServiceUnavailable,
+                    Some(&v.account),
+                    &e.to_string(),
+                )
+                .await);
+            }
+            Ok(())
+        }
+        Err(crate::accounts::AuthError::Locked { until, .. }) => Err(fail(
+            p,
+            ctx,
+            FailureCode::AccountLocked,
+            Some(&v.account),
+            "locked at re-authentication",
+        )
+        .await
+        .detail(format!("Locked until {}.", crate::clock::hh_mm_utc(until)))),
+        Err(_) => Err(fail(
+            p,
+            ctx,
+            FailureCode::InvalidCredentials,
+            Some(&v.account),
+            "wrong password at re-authentication",
+        )
+        .await),
+    }
+}
+
+async fn require_fresh(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<(), Failure> {
+    if fresh(p, v) {
+        Ok(())
+    } else {
+        Err(fail(
+            p,
+            ctx,
+            FailureCode::ReauthenticationRequired,
+            Some(&v.account),
+            "authentication older than the window",
+        )
+        .await)
+    }
+}
+
+async fn mfa_fail(p: &Provider, ctx: &RequestContext, v: &Viewer, e: &mfa::Error) -> Failure {
+    let mut f = fail(p, ctx, e.code(), Some(&v.account), &e.to_string()).await;
+    if let mfa::Error::RateLimited { retry_after, .. } = e {
+        f = f.detail(format!("You can ask for a new code in {retry_after} seconds."));
+    }
+    f
+}
+
+async fn changed(p: &Provider, ctx: &RequestContext, v: &Viewer, kind: &'static str, detail: &str) {
+    p.audit
+        .record(
+            Event::new(kind)
+                .account(v.account.id.as_str())
+                .username(v.account.username.clone())
+                .detail("method", detail.to_string()),
+            ctx,
+        )
+        .await;
+}
+
+pub async fn set_preferred(p: &Provider, v: &Viewer, method_id: &str, ctx: &RequestContext) -> Result<(), Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.set_preferred(v.account.id.as_str(), method_id).await {
+        Ok(true) => Ok(changed(p, ctx, v, "mfa_preferred", method_id).await),
+        Ok(false) => Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), "no such method").await),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn remove(p: &Provider, v: &Viewer, method_id: &str, ctx: &RequestContext) -> Result<(), Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.remove(v.account.id.as_str(), method_id).await {
+        Ok(true) => Ok(changed(p, ctx, v, "mfa_removed", method_id).await),
+        Ok(false) => Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), "no such method").await),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn totp_start(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<mfa::totp::Enrollment, Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.begin_totp(v.account.id.as_str(), &v.account.username).await {
+        Ok(e) => Ok(e),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn totp_confirm(
+    p: &Provider,
+    v: &Viewer,
+    method_id: &str,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.confirm_totp(v.account.id.as_str(), method_id, code).await {
+        Ok(()) => Ok(changed(p, ctx, v, "mfa_enrolled", "totp").await),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+/// Sends a code to a new phone number or email address; it becomes a method
+/// only when the code comes back.
+pub async fn oob_start(
+    p: &Provider,
+    v: &Viewer,
+    kind: Kind,
+    target: &str,
+    ctx: &RequestContext,
+) -> Result<(String, String), Failure> {
+    require_fresh(p, v, ctx).await?;
+    let parsed = match kind {
+        Kind::Sms => PhoneNumber::parse(target).map(|x| x.as_str().to_string()),
+        _ => EmailAddress::parse(target).map(|x| x.as_str().to_string()),
+    };
+    let target = match parsed {
+        Ok(t) => t,
+        Err(why) => {
+            return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), why)
+                .await
+                .detail(why));
+        }
+    };
+    match p
+        .mfa
+        .begin_oob(v.account.id.as_str(), kind, &target, ctx.ip.as_deref())
+        .await
+    {
+        Ok(x) => Ok(x),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn oob_confirm(
+    p: &Provider,
+    v: &Viewer,
+    method_id: &str,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.verify_code(v.account.id.as_str(), method_id, code).await {
+        Ok(kind) => Ok(changed(p, ctx, v, "mfa_enrolled", kind.as_str()).await),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn backup_codes(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<Vec<String>, Failure> {
+    require_fresh(p, v, ctx).await?;
+    match p.mfa.new_backup_codes(v.account.id.as_str()).await {
+        Ok(c) => {
+            changed(p, ctx, v, "mfa_backup_codes_renewed", "backup_code").await;
+            Ok(c)
+        }
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
