@@ -139,11 +139,14 @@ async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         Command::Serve(c) => {
             let cfg = load(&c)?;
             telemetry::init_logging(&cfg.log);
+            // Listen for SIGTERM before anything else, so a stop request
+            // during start-up is not lost.
+            let stop = shutdown_signal();
             let app = App::build(cfg).await.map_err(|e| {
                 tracing::error!(error = %e, "gatehouse could not start");
                 ExitCode::FAILURE
             })?;
-            app.run_until(shutdown_signal()).await.map_err(|e| {
+            app.run_until(stop).await.map_err(|e| {
                 tracing::error!(error = %e, "server error");
                 ExitCode::FAILURE
             })?;
@@ -165,19 +168,28 @@ async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGTERM handler now; the returned future resolves on
+/// SIGTERM or Ctrl-C.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {

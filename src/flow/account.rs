@@ -143,7 +143,10 @@ async fn changed(p: &Provider, ctx: &RequestContext, v: &Viewer, kind: &'static 
 pub async fn set_preferred(p: &Provider, v: &Viewer, method_id: &str, ctx: &RequestContext) -> Result<(), Failure> {
     require_fresh(p, v, ctx).await?;
     match p.mfa.set_preferred(v.account.id.as_str(), method_id).await {
-        Ok(true) => Ok(changed(p, ctx, v, "mfa_preferred", method_id).await),
+        Ok(true) => {
+            changed(p, ctx, v, "mfa_preferred", method_id).await;
+            Ok(())
+        }
         Ok(false) => Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), "no such method").await),
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
@@ -152,7 +155,10 @@ pub async fn set_preferred(p: &Provider, v: &Viewer, method_id: &str, ctx: &Requ
 pub async fn remove(p: &Provider, v: &Viewer, method_id: &str, ctx: &RequestContext) -> Result<(), Failure> {
     require_fresh(p, v, ctx).await?;
     match p.mfa.remove(v.account.id.as_str(), method_id).await {
-        Ok(true) => Ok(changed(p, ctx, v, "mfa_removed", method_id).await),
+        Ok(true) => {
+            changed(p, ctx, v, "mfa_removed", method_id).await;
+            Ok(())
+        }
         Ok(false) => Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), "no such method").await),
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
@@ -175,7 +181,10 @@ pub async fn totp_confirm(
 ) -> Result<(), Failure> {
     require_fresh(p, v, ctx).await?;
     match p.mfa.confirm_totp(v.account.id.as_str(), method_id, code).await {
-        Ok(()) => Ok(changed(p, ctx, v, "mfa_enrolled", "totp").await),
+        Ok(()) => {
+            changed(p, ctx, v, "mfa_enrolled", "totp").await;
+            Ok(())
+        }
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
 }
@@ -221,7 +230,10 @@ pub async fn oob_confirm(
 ) -> Result<(), Failure> {
     require_fresh(p, v, ctx).await?;
     match p.mfa.verify_code(v.account.id.as_str(), method_id, code).await {
-        Ok(kind) => Ok(changed(p, ctx, v, "mfa_enrolled", kind.as_str()).await),
+        Ok(kind) => {
+            changed(p, ctx, v, "mfa_enrolled", kind.as_str()).await;
+            Ok(())
+        }
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
 }

@@ -27,7 +27,9 @@ fn auth_key(account_id: &str) -> String {
 /// The relying party, from the gateway's public URL (WebAuthn needs a
 /// domain name: browsers refuse an IP-address origin).
 pub fn relying_party(public_url: &url::Url, name: &str) -> Result<Webauthn, String> {
-    let rp_id = public_url.host_str().ok_or("public_url has no host")?;
+    let Some(url::Host::Domain(rp_id)) = public_url.host() else {
+        return Err(format!("{public_url} is not on a domain name"));
+    };
     WebauthnBuilder::new(rp_id, public_url)
         .map_err(|e| format!("WebAuthn relying party {rp_id}: {e}"))?
         .rp_name(name)
