@@ -248,3 +248,69 @@ pub async fn backup_codes(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Res
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
 }
+
+/// Passkey registration options for the signed-in account.
+pub async fn passkey_start(
+    p: &Provider,
+    v: &Viewer,
+    ctx: &RequestContext,
+) -> Result<webauthn_rs::prelude::CreationChallengeResponse, Failure> {
+    require_fresh(p, v, ctx).await?;
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Err(fail(
+            p,
+            ctx,
+            FailureCode::ServiceUnavailable,
+            Some(&v.account),
+            "WebAuthn needs public_url on a domain name",
+        )
+        .await);
+    };
+    match p
+        .mfa
+        .begin_webauthn_registration(wa, v.account.id.as_str(), &v.account.username)
+        .await
+    {
+        Ok(c) => Ok(c),
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}
+
+pub async fn passkey_finish(
+    p: &Provider,
+    v: &Viewer,
+    credential: &str,
+    nickname: &str,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    require_fresh(p, v, ctx).await?;
+    let Some(wa) = p.webauthn.as_deref() else {
+        return Err(fail(
+            p,
+            ctx,
+            FailureCode::ServiceUnavailable,
+            Some(&v.account),
+            "WebAuthn is not available",
+        )
+        .await);
+    };
+    let parsed: Result<webauthn_rs::prelude::RegisterPublicKeyCredential, _> = serde_json::from_str(credential);
+    let result = match parsed {
+        Ok(reg) => {
+            p.mfa
+                .finish_webauthn_registration(wa, v.account.id.as_str(), &reg, nickname)
+                .await
+        }
+        Err(_) => Err(mfa::Error::CodeInvalid {
+            attempts_left: mfa::MAX_FAILURES,
+            detail: "the browser sent no usable credential",
+        }),
+    };
+    match result {
+        Ok(()) => {
+            changed(p, ctx, v, "mfa_enrolled", "webauthn").await;
+            Ok(())
+        }
+        Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
+    }
+}

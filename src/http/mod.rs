@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/account/security/oob", post(routes::account::oob))
         .route("/account/security/oob/confirm", post(routes::account::oob_confirm))
         .route("/account/security/backup-codes", post(routes::account::backup_codes))
+        .route("/account/security/passkey/start", post(routes::account::passkey_start))
+        .route("/account/security/passkey", post(routes::account::passkey_finish))
         .route("/sso/{org}/start", get(routes::sso::start))
         .route("/sso/oidc/{org}/callback", get(routes::sso::oidc_callback))
         .route("/sso/saml/{org}/metadata", get(routes::sso::saml_metadata))

@@ -196,6 +196,8 @@ pub struct Enrolled {
     pub totp: bool,
     pub webauthn: usize,
     pub backup_codes_left: i64,
+    /// The kind of the method marked preferred, if any.
+    pub preferred: Option<Kind>,
     /// Confirmed out-of-band methods (SMS, email), with masked targets.
     pub oob: Vec<(Kind, String, String)>,
 }
@@ -257,6 +259,10 @@ impl Mfa {
                 .iter()
                 .filter(|m| m.confirmed && m.kind == Kind::WebAuthn.as_str())
                 .count(),
+            preferred: methods
+                .iter()
+                .find(|m| m.confirmed && m.preferred)
+                .and_then(|m| Kind::parse(&m.kind)),
             backup_codes_left: self.sql.backup_codes_left(account_id).await?,
             oob: methods
                 .iter()

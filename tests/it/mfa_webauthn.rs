@@ -107,3 +107,69 @@ async fn a_passkey_enrolls_and_logs_in_and_a_foreign_origin_is_refused() {
     let ev = &app.events(&r.reference().unwrap()).await[0];
     assert!(ev.detail.contains("another site"), "{}", ev.detail);
 }
+
+#[tokio::test]
+async fn a_passkey_added_on_the_security_page_is_offered_at_the_next_login() {
+    let mut ws = Workspace::new();
+    ws.public_host = "localhost";
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("key.adder").await;
+    let origin = Url::parse(&format!("http://localhost:{}", app.base.rsplit(':').next().unwrap())).unwrap();
+    let mut key = SoftPasskey::new(true);
+
+    let b = Browser::new();
+    b.login(
+        &app,
+        &authorize_url(&app, PORTAL, PORTAL_CALLBACK, &pkce().1, &[]),
+        "key.adder",
+        PASSWORD,
+    )
+    .await;
+    let page = b.get(&app.url("/account/security")).await;
+    assert!(page.body.contains("id=\"webauthn-register\""), "{}", page.body);
+    let csrf = page.field("csrf");
+    let options = b
+        .post(&app.url("/account/security/passkey/start"), &[("csrf", &csrf)])
+        .await;
+    let options: CreationChallengeResponse = serde_json::from_str(&options.body).unwrap();
+    let credential = key.do_registration(origin.clone(), options).unwrap();
+    let page = b
+        .post(
+            &app.url("/account/security/passkey"),
+            &[
+                ("csrf", &csrf),
+                ("credential", &serde_json::to_string(&credential).unwrap()),
+                ("nickname", "Laptop"),
+            ],
+        )
+        .await;
+    assert!(
+        page.body.contains("data-method=\"webauthn\"") && page.body.contains("Laptop"),
+        "{}",
+        page.body
+    );
+
+    let b2 = Browser::new();
+    let r = b2
+        .login(
+            &app,
+            &authorize_url(&app, SECURE_PORTAL, SECURE_CALLBACK, &pkce().1, &[]),
+            "key.adder",
+            PASSWORD,
+        )
+        .await;
+    assert!(r.location().starts_with("/mfa?tx="), "{}", r.location());
+    let page = b2.get(&app.url(&r.location())).await;
+    let options = post(&app, &b2, "/mfa/webauthn/start", &page, &[]).await;
+    let options: RequestChallengeResponse = serde_json::from_str(&options.body).unwrap();
+    let assertion = key.do_authentication(origin, options).unwrap();
+    let r = post(
+        &app,
+        &b2,
+        "/mfa/webauthn/finish",
+        &page,
+        &[("credential", &serde_json::to_string(&assertion).unwrap())],
+    )
+    .await;
+    assert!(r.location().starts_with(SECURE_CALLBACK), "{}", r.body);
+}

@@ -73,6 +73,7 @@ async fn render(state: &AppState, v: &Viewer, browser: &str, x: Extras) -> Respo
             enrollment => x.enrollment.as_ref().map(|e| context! { id => e.method_id.clone(), qr => e.qr_svg.clone(), secret => e.secret_base32.clone() }),
             oob_pending => x.oob_pending.as_ref().map(|(id, to)| context! { id => id.clone(), to => to.clone() }),
             codes => x.codes,
+            webauthn => state.provider.webauthn.is_some(),
         },
     )
 }
@@ -294,4 +295,35 @@ pub async fn backup_codes(
         },
     };
     render(&state, &v, &browser, x).await
+}
+
+pub async fn passkey_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (_, v, _) = posted_or_return!(state, headers, form, ctx);
+    match account::passkey_start(&state.provider, &v, &ctx.0).await {
+        Ok(options) => axum::response::IntoResponse::into_response(axum::Json(options)),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, v, browser) = posted_or_return!(state, headers, form, ctx);
+    let r = account::passkey_finish(
+        &state.provider,
+        &v,
+        form.get("credential").unwrap_or(""),
+        form.get("nickname").unwrap_or("Passkey"),
+        &ctx.0,
+    )
+    .await;
+    render(&state, &v, &browser, outcome(r, "Passkey added.")).await
 }

@@ -69,13 +69,18 @@ async fn verify_view(
     } else {
         shown.method
     };
+    // The preferred method comes first: the preferred phone or address at
+    // the top of the list (a passkey button always sits above the form).
+    let preferred = enrolled.preferred.map(|k| k.as_str()).unwrap_or("");
+    let mut oob = oob;
+    oob.sort_by_key(|m| m.kind != preferred);
     pages::render(
         status_of(failure),
         "mfa.html",
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
             method => method, method_id => shown.method_id, sent_to => shown.sent_to,
-            totp => enrolled.totp, webauthn => enrolled.webauthn > 0 && state.provider.webauthn.is_some(), oob => oob.iter().map(|m| context! { id => m.id.clone(), kind => m.kind, to => m.to.clone() }).collect::<Vec<_>>(),
+            preferred => preferred, totp => enrolled.totp, webauthn => enrolled.webauthn > 0 && state.provider.webauthn.is_some(), oob => oob.iter().map(|m| context! { id => m.id.clone(), kind => m.kind, to => m.to.clone() }).collect::<Vec<_>>(),
             failure => failure.map(pages::failure_context),
             failure_detail => failure.and_then(|f| f.user_detail.clone()),
             remember_days => state.provider.cfg.mfa.remember_device_days,
