@@ -229,7 +229,7 @@ pub async fn oob_confirm(
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
     require_fresh(p, v, ctx).await?;
-    match p.mfa.verify_code(v.account.id.as_str(), method_id, code).await {
+    match p.mfa.verify_code(v.account.id.as_str(), method_id, code, true).await {
         Ok(kind) => {
             changed(p, ctx, v, "mfa_enrolled", kind.as_str()).await;
             Ok(())

@@ -356,6 +356,10 @@ pub(crate) async fn finish(
     detail.insert("issuer".into(), Value::String(a.issuer.clone()));
     detail.insert("subject".into(), Value::String(a.subject.clone()));
     detail.insert("provisioned".into(), Value::Bool(provisioned));
+    detail.insert(
+        "upstream_acr".into(),
+        a.acr.clone().map(Value::String).unwrap_or(Value::Null),
+    );
     let pending = super::mfa::Pending {
         account_id: account.id.as_str().to_string(),
         org: Some(org.id.clone()),
@@ -366,6 +370,9 @@ pub(crate) async fn finish(
         enrolling: None,
         second_factor: None,
         required_aal: 0,
+        may_enroll: false,
+        established_aal: 0,
+        enroll_after: false,
     };
     super::mfa::after_primary(p, tx.clone(), &account, pending, previous, ctx).await
 }

@@ -425,6 +425,9 @@ pub async fn password(
         enrolling: None,
         second_factor: None,
         required_aal: 0,
+        may_enroll: false,
+        established_aal: 0,
+        enroll_after: false,
     };
     super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await
 }

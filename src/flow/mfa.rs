@@ -46,6 +46,19 @@ pub struct Pending {
     /// The assurance level the second factor must reach here.
     #[serde(default)]
     pub required_aal: u8,
+    /// Enrollment is offered only to an account that must use MFA and has
+    /// no method reaching `required_aal`: otherwise someone holding just the
+    /// password could enroll their own authenticator and walk in.
+    #[serde(default)]
+    pub may_enroll: bool,
+    /// The assurance already established without a gateway factor: the
+    /// IdP's MFA under `trust_idp`, or a remembered device.
+    #[serde(default)]
+    pub established_aal: u8,
+    /// The account has methods, but none strong enough here: proving one
+    /// of them unlocks enrolling a stronger one (never skips it).
+    #[serde(default)]
+    pub enroll_after: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,12 +75,15 @@ async fn need(p: &Provider, tx: &LoginTx, pending: &mut Pending, ctx: &RequestCo
     let policy = pending.org.as_deref().and_then(|o| p.cfg.org(o)).map(|o| o.mfa);
     let enrolled = p.mfa.enrolled(&pending.account_id).await?;
     let version = p.mfa.version(&pending.account_id).await?;
-    let remembered = ctx
+    let remembered_aal = ctx
         .remembered_device
         .as_deref()
-        .is_some_and(|t| p.mfa.remembers(t, &pending.account_id, version));
+        .and_then(|t| p.mfa.remembers(t, &pending.account_id, version))
+        .unwrap_or(0);
+    let remembered = remembered_aal > 0;
 
     if idp_did_mfa && policy == Some(OrgMfa::TrustIdp) {
+        pending.established_aal = 2;
         return Ok(Need::None);
     }
     let org_requires = match policy {
@@ -82,13 +98,19 @@ async fn need(p: &Provider, tx: &LoginTx, pending: &mut Pending, ctx: &RequestCo
         (false, true) => portal.map(|pt| pt.mfa_aal).unwrap_or(2),
         (false, false) => 1,
     };
-    if remembered && enrolled.any_at(pending.required_aal) {
+    if remembered_aal >= pending.required_aal.max(1) && enrolled.any_at(pending.required_aal) {
+        pending.established_aal = remembered_aal;
         return Ok(Need::None);
     }
     Ok(
         match (required, enrolled.any(), enrolled.any_at(pending.required_aal)) {
             (_, _, true) => Need::Verify,
-            (true, _, false) => Need::Enroll,
+            // Has only weaker methods: prove one, then enroll a stronger.
+            (true, true, false) => {
+                pending.enroll_after = true;
+                Need::Verify
+            }
+            (true, false, false) => Need::Enroll,
             (false, true, false) => Need::Verify,
             (false, false, false) => Need::None,
         },
@@ -126,6 +148,7 @@ pub async fn after_primary(
             Err(f) => PasswordOutcome::Page(f),
         };
     }
+    pending.may_enroll = need == Need::Enroll;
     tx.pending = Some(pending);
     if let Err(e) = save_tx(p, &tx).await {
         log_store_error(&e);
@@ -145,20 +168,24 @@ pub async fn finish(
     ctx: &RequestContext,
 ) -> Result<Completed, Failure> {
     let mut amr = pending.amr.clone();
-    let mut acr = pending.acr.clone();
-    if let Some(kind) = &pending.second_factor {
-        for a in [kind.as_str(), "mfa"] {
+    // The gateway's own assurance: what its second factor reached, or what
+    // was established without one (trusted IdP MFA, remembered device). An
+    // upstream amr alone proves nothing here.
+    let mut aal = pending.established_aal.max(1);
+    if let Some(kind) = pending.second_factor.as_deref().and_then(Kind::parse) {
+        for a in [kind.amr(), "mfa"] {
             if !amr.iter().any(|x| x == a) {
                 amr.push(a.to_string());
             }
         }
-        acr = "urn:gatehouse:loa:2".into();
+        aal = aal.max(kind.aal());
     }
+    let mfa = pending.second_factor.is_some() || pending.established_aal > 0;
     let session = session_for(
         account,
         pending.org.clone(),
         amr.clone(),
-        acr,
+        (aal, mfa),
         pending.upstream_roles.clone(),
         p.clock.now(),
     );
@@ -241,6 +268,8 @@ async fn mfa_failure(
 #[derive(Debug)]
 pub enum Verified {
     Done(Completed, Option<String>),
+    /// On to another step (enrolling a stronger method).
+    Continue(String),
     Retry(Box<LoginTx>, Failure),
     Page(Failure),
 }
@@ -273,8 +302,20 @@ pub async fn verify(
         Ok(x) => x,
         Err(f) => return Verified::Page(f),
     };
-    let kind = Kind::parse(method).unwrap_or(Kind::Totp);
-    if kind.aal() < pending.required_aal {
+    // For a phone or email method the kind is the stored one, never what
+    // the form claims: an email code must not pass as an SMS code.
+    let mut kind = Kind::parse(method).unwrap_or(Kind::Totp);
+    if matches!(kind, Kind::Sms | Kind::Email) {
+        kind = match method_id {
+            Some(id) => match p.mfa.method(account.id.as_str(), id).await {
+                Ok(Some(m)) if m.confirmed => Kind::parse(&m.kind).unwrap_or(Kind::Email),
+                Ok(_) => Kind::Email,
+                Err(e) => return Verified::Page(unavailable(p, ctx, e.to_string()).await),
+            },
+            None => Kind::Email,
+        };
+    }
+    if kind.aal() < pending.required_aal && !pending.enroll_after {
         let e = mfa::Error::CodeInvalid {
             attempts_left: mfa::MAX_FAILURES,
             detail: "this method does not reach the assurance this portal requires",
@@ -288,7 +329,11 @@ pub async fn verify(
         Kind::Totp => p.mfa.verify_totp(account.id.as_str(), code).await,
         Kind::BackupCode => p.mfa.use_backup_code(account.id.as_str(), code).await.map(|_| ()),
         Kind::Sms | Kind::Email => match method_id {
-            Some(id) => p.mfa.verify_code(account.id.as_str(), id, code).await.map(|_| ()),
+            Some(id) => p
+                .mfa
+                .verify_code(account.id.as_str(), id, code, false)
+                .await
+                .map(|_| ()),
             None => Err(mfa::Error::NotEnrolled),
         },
         // Passkeys answer through their own ceremony (webauthn_auth_finish).
@@ -301,8 +346,19 @@ pub async fn verify(
             _ => Verified::Retry(Box::new(tx), f),
         };
     }
-    pending.second_factor = Some(kind.amr().to_string());
-    let token = remember_token(p, account.id.as_str(), remember).await;
+    if kind.aal() < pending.required_aal {
+        // Proven possession of a weaker method: now enroll a stronger one.
+        pending.enroll_after = false;
+        pending.may_enroll = true;
+        let mut tx = tx;
+        tx.pending = Some(pending);
+        if let Err(e) = save_tx(p, &tx).await {
+            return Verified::Page(unavailable(p, ctx, e.to_string()).await);
+        }
+        return Verified::Continue(format!("/mfa/enroll?tx={}", tx.id));
+    }
+    pending.second_factor = Some(kind.as_str().to_string());
+    let token = remember_token(p, account.id.as_str(), remember, kind.aal()).await;
     match finish(p, &tx, &account, pending, previous, ctx).await {
         Ok(done) => Verified::Done(done, token),
         Err(f) => Verified::Page(f),
@@ -315,7 +371,7 @@ pub async fn begin_enroll(
     mut tx: LoginTx,
     ctx: &RequestContext,
 ) -> Result<(LoginTx, mfa::totp::Enrollment), Failure> {
-    let (mut pending, account) = pending_of(p, &tx, ctx).await?;
+    let (mut pending, account) = enrollable(p, &tx, ctx).await?;
     let enrollment = p
         .mfa
         .begin_totp(account.id.as_str(), &account.username)
@@ -341,7 +397,7 @@ pub async fn confirm_enroll(
     code: &str,
     ctx: &RequestContext,
 ) -> Result<(LoginTx, Vec<String>), Verified> {
-    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+    let (mut pending, account) = match enrollable(p, &tx, ctx).await {
         Ok(x) => x,
         Err(f) => return Err(Verified::Page(f)),
     };
@@ -375,7 +431,8 @@ pub async fn confirm_enroll(
         )
         .await;
     pending.enrolling = None;
-    pending.second_factor = Some(Kind::Totp.amr().to_string());
+    pending.second_factor = Some(Kind::Totp.as_str().to_string());
+    pending.may_enroll = false;
     tx.pending = Some(pending);
     if let Err(e) = save_tx(p, &tx).await {
         return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
@@ -403,9 +460,33 @@ pub async fn after_enroll(
     }
 }
 
-/// Sends a code by an enrolled SMS or email method.
+/// The pending first factor, when this transaction may enroll a method.
+async fn enrollable(p: &Provider, tx: &LoginTx, ctx: &RequestContext) -> Result<(Pending, Account), Failure> {
+    let (pending, account) = pending_of(p, tx, ctx).await?;
+    if pending.may_enroll && pending.second_factor.is_none() {
+        return Ok((pending, account));
+    }
+    let e = mfa::Error::NotEnrolled;
+    Err(mfa_failure(p, ctx, &account, tx, &e, "enroll")
+        .await
+        .detail("This account already has a sign-in method: use it, or ask your access manager to reset your methods."))
+}
+
+/// Sends a code by an enrolled SMS or email method reaching the required
+/// assurance.
 pub async fn send(p: &Provider, tx: &LoginTx, method_id: &str, ctx: &RequestContext) -> Result<String, Failure> {
-    let (_, account) = pending_of(p, tx, ctx).await?;
+    let (pending, account) = pending_of(p, tx, ctx).await?;
+    let kind = match p.mfa.method(account.id.as_str(), method_id).await {
+        Ok(Some(m)) if m.confirmed => Kind::parse(&m.kind),
+        Ok(_) => None,
+        Err(e) => return Err(unavailable(p, ctx, e.to_string()).await),
+    };
+    if kind.is_none_or(|k| k.aal() < pending.required_aal && !pending.enroll_after) {
+        let e = mfa::Error::NotEnrolled;
+        return Err(mfa_failure(p, ctx, &account, tx, &e, "oob")
+            .await
+            .detail("That method cannot be used here."));
+    }
     match p.mfa.send_code(account.id.as_str(), method_id, ctx.ip.as_deref()).await {
         Ok(masked) => {
             p.audit
@@ -446,7 +527,7 @@ pub async fn begin_enroll_oob(
     kind: Kind,
     ctx: &RequestContext,
 ) -> Result<(LoginTx, String), Failure> {
-    let (mut pending, account) = pending_of(p, &tx, ctx).await?;
+    let (mut pending, account) = enrollable(p, &tx, ctx).await?;
     let target = match kind {
         Kind::Sms => account.phone.clone(),
         _ => Some(account.email.clone()),
@@ -481,7 +562,7 @@ pub async fn confirm_enroll_oob(
     code: &str,
     ctx: &RequestContext,
 ) -> Result<(LoginTx, Vec<String>), Verified> {
-    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+    let (mut pending, account) = match enrollable(p, &tx, ctx).await {
         Ok(x) => x,
         Err(f) => return Err(Verified::Page(f)),
     };
@@ -490,7 +571,7 @@ pub async fn confirm_enroll_oob(
             unavailable(p, ctx, "no enrollment in progress".into()).await,
         ));
     };
-    let kind = match p.mfa.verify_code(account.id.as_str(), &method_id, code).await {
+    let kind = match p.mfa.verify_code(account.id.as_str(), &method_id, code, true).await {
         Ok(k) => k,
         Err(e) => {
             let f = mfa_failure(p, ctx, &account, &tx, &e, "oob").await;
@@ -512,7 +593,8 @@ pub async fn confirm_enroll_oob(
         )
         .await;
     pending.enrolling = None;
-    pending.second_factor = Some(kind.amr().to_string());
+    pending.may_enroll = false;
+    pending.second_factor = Some(kind.as_str().to_string());
     tx.pending = Some(pending);
     if let Err(e) = save_tx(p, &tx).await {
         return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
@@ -526,7 +608,7 @@ pub async fn webauthn_register_start(
     tx: &LoginTx,
     ctx: &RequestContext,
 ) -> Result<webauthn_rs::prelude::CreationChallengeResponse, Failure> {
-    let (_, account) = pending_of(p, tx, ctx).await?;
+    let (_, account) = enrollable(p, tx, ctx).await?;
     let Some(wa) = p.webauthn.as_deref() else {
         return Err(unavailable(p, ctx, "WebAuthn needs public_url on a domain name".into()).await);
     };
@@ -548,7 +630,7 @@ pub async fn webauthn_register_finish(
     nickname: &str,
     ctx: &RequestContext,
 ) -> Result<(LoginTx, Vec<String>), Verified> {
-    let (mut pending, account) = match pending_of(p, &tx, ctx).await {
+    let (mut pending, account) = match enrollable(p, &tx, ctx).await {
         Ok(x) => x,
         Err(f) => return Err(Verified::Page(f)),
     };
@@ -586,7 +668,8 @@ pub async fn webauthn_register_finish(
         )
         .await;
     pending.enrolling = None;
-    pending.second_factor = Some(Kind::WebAuthn.amr().to_string());
+    pending.may_enroll = false;
+    pending.second_factor = Some(Kind::WebAuthn.as_str().to_string());
     tx.pending = Some(pending);
     if let Err(e) = save_tx(p, &tx).await {
         return Err(Verified::Page(unavailable(p, ctx, e.to_string()).await));
@@ -638,15 +721,15 @@ pub async fn webauthn_auth_finish(
         let f = mfa_failure(p, ctx, &account, &tx, &e, "webauthn").await;
         return Verified::Retry(Box::new(tx), f);
     }
-    pending.second_factor = Some(Kind::WebAuthn.amr().to_string());
-    let token = remember_token(p, account.id.as_str(), remember).await;
+    pending.second_factor = Some(Kind::WebAuthn.as_str().to_string());
+    let token = remember_token(p, account.id.as_str(), remember, Kind::WebAuthn.aal()).await;
     match finish(p, &tx, &account, pending, previous, ctx).await {
         Ok(done) => Verified::Done(done, token),
         Err(f) => Verified::Page(f),
     }
 }
 
-async fn remember_token(p: &Provider, account_id: &str, remember: bool) -> Option<String> {
+async fn remember_token(p: &Provider, account_id: &str, remember: bool, aal: u8) -> Option<String> {
     if !remember || p.cfg.mfa.remember_device_days == 0 {
         return None;
     }
@@ -655,5 +738,6 @@ async fn remember_token(p: &Provider, account_id: &str, remember: bool) -> Optio
         account_id,
         v,
         p.clock.now() + p.cfg.mfa.remember_device_days as i64 * 86_400,
+        aal,
     ))
 }

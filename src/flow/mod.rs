@@ -48,10 +48,16 @@ pub(crate) fn session_for(
     account: &crate::accounts::Account,
     org: Option<String>,
     amr: Vec<String>,
-    acr: String,
+    (aal, mfa): (u8, bool),
     upstream_roles: Vec<String>,
     now: i64,
 ) -> crate::session::Session {
+    let acr = if aal >= 2 {
+        "urn:gatehouse:loa:2"
+    } else {
+        "urn:gatehouse:loa:1"
+    }
+    .to_string();
     let mut roles = account.roles();
     roles.extend(upstream_roles.iter().cloned());
     roles.sort();
@@ -64,6 +70,8 @@ pub(crate) fn session_for(
         org,
         roles,
         amr,
+        aal,
+        mfa,
         upstream_roles,
         acr,
         auth_time: now,

@@ -286,6 +286,20 @@ impl Mfa {
             .collect())
     }
 
+    /// One method of the account (confirmed or not).
+    pub async fn method(
+        &self,
+        account_id: &str,
+        method_id: &str,
+    ) -> Result<Option<crate::store::sql::MfaMethodRecord>, Error> {
+        Ok(self
+            .sql
+            .mfa_methods(account_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == method_id))
+    }
+
     pub async fn remove(&self, account_id: &str, method_id: &str) -> Result<bool, Error> {
         Ok(self.sql.delete_mfa_method(method_id, account_id).await?)
     }

@@ -78,7 +78,7 @@ impl Mfa {
             .mfa_methods(account_id)
             .await?
             .into_iter()
-            .find(|m| m.id == method_id && matches!(Kind::parse(&m.kind), Some(Kind::Sms | Kind::Email)))
+            .find(|m| m.id == method_id && m.confirmed && matches!(Kind::parse(&m.kind), Some(Kind::Sms | Kind::Email)))
             .ok_or(Error::NotEnrolled)?;
         if m.failures >= MAX_FAILURES {
             return Err(Error::Locked { failures: m.failures });
@@ -163,17 +163,25 @@ impl Mfa {
         Ok(mask(target))
     }
 
-    /// Checks a code for `method_id`. Confirms the method when it is being
-    /// enrolled.
-    pub async fn verify_code(&self, account_id: &str, method_id: &str, code: &str) -> Result<Kind, Error> {
+    /// Checks a code for `method_id`: a confirmed method at login, or (with
+    /// `enrolling`) the method being enrolled, which it then confirms.
+    pub async fn verify_code(
+        &self,
+        account_id: &str,
+        method_id: &str,
+        code: &str,
+        enrolling: bool,
+    ) -> Result<Kind, Error> {
         let m = self
             .sql
             .mfa_methods(account_id)
             .await?
             .into_iter()
-            .find(|m| m.id == method_id)
+            .find(|m| m.id == method_id && m.confirmed != enrolling)
             .ok_or(Error::NotEnrolled)?;
-        let kind = Kind::parse(&m.kind).ok_or(Error::NotEnrolled)?;
+        let kind = Kind::parse(&m.kind)
+            .filter(|k| matches!(k, Kind::Sms | Kind::Email))
+            .ok_or(Error::NotEnrolled)?;
         if m.failures >= MAX_FAILURES {
             return Err(Error::Locked { failures: m.failures });
         }

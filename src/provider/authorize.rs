@@ -269,8 +269,9 @@ pub fn session_satisfies(req: &AuthorizeRequest, portal: &Portal, session: &crat
     {
         return false;
     }
-    // A portal that requires MFA is not answered by a password-only session.
-    if portal.mfa == crate::config::PortalMfa::Required && !session.amr.iter().any(|a| a == "mfa") {
+    // A portal that requires MFA is answered only by a session whose own
+    // assurance reaches the portal's level (not by an upstream amr claim).
+    if portal.mfa == crate::config::PortalMfa::Required && !(session.mfa && session.aal >= portal.mfa_aal) {
         return false;
     }
     portal.account_types.iter().any(|t| t.as_str() == session.account_type)

@@ -90,8 +90,12 @@ impl Provider {
         portal: &Portal,
         account: &Account,
         nonce: Option<&str>,
+        narrower: Option<Vec<String>>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
+        // A refresh may ask for less: the access token gets it; the family
+        // (and its next refresh token) keeps the original scope (RFC 6749 §6).
+        let access_scope = narrower.unwrap_or_else(|| family.scope.clone());
         let t = &self.cfg.tokens;
         let access_ttl = t.access_token_lifetime.as_secs() as i64;
         let remaining = family.expires_at - now;
@@ -105,7 +109,7 @@ impl Provider {
             upstream_roles: family.upstream_roles.clone(),
             account_id: account.id.as_str().to_string(),
             client_id: portal.client_id.clone(),
-            scope: family.scope.clone(),
+            scope: access_scope.clone(),
             family_id: family.id.clone(),
             sid: family.sid.clone(),
             issued_at: now,
@@ -176,7 +180,7 @@ impl Provider {
             expires_in: access_ttl as u64,
             refresh_token: refresh,
             id_token,
-            scope: family.scope.join(" "),
+            scope: access_scope.join(" "),
         })
     }
 

@@ -55,6 +55,13 @@ pub struct Session {
     pub org: Option<String>,
     pub roles: Vec<String>,
     pub amr: Vec<String>,
+    /// The authenticator assurance level this session reached (1 or 2).
+    #[serde(default)]
+    pub aal: u8,
+    /// A second factor was proven (by the gateway, a remembered device, or
+    /// a trusted IdP).
+    #[serde(default)]
+    pub mfa: bool,
     /// Roles asserted by the upstream IdP for this login (not stored on the
     /// account: the IdP manages them).
     #[serde(default)]

@@ -83,7 +83,9 @@ async fn federated_login_through_the_real_op_maps_claims_and_gives_sso_to_a_seco
     assert_eq!(c["account_type"], "provider");
     assert_eq!(c["email"], "alice@lakeside.example");
     assert_eq!(c["amr"], json!(["fed", "pwd", "mfa"]), "upstream amr kept");
-    assert_eq!(c["acr"], "urn:lakeside:mfa");
+    // The gateway's own assurance: the IdP's MFA is not trusted by this
+    // org's policy (`portal`), so one factor as far as the gateway knows.
+    assert_eq!(c["acr"], "urn:gatehouse:loa:1");
     // Default role from the org, and the IdP's group.
     assert_eq!(c["roles"], json!(["billing", "clinician"]));
     let info: Value = reqwest::Client::new()

@@ -377,3 +377,32 @@ async fn metadata_refresh_picks_up_a_rotated_certificate_without_restart() {
         "the old key is still accepted"
     );
 }
+
+#[tokio::test]
+async fn an_unsigned_response_with_a_cbc_encrypted_assertion_is_refused_before_decryption() {
+    // pysaml2 signs only the assertion, then encrypts it (3DES-CBC): the
+    // ciphertext itself is unauthenticated, which would make the gateway a
+    // decryption oracle. Refused without decrypting.
+    let s = setup_with(users(), "assertion", true).await;
+    let browser = Browser::new();
+    let form = to_idp_form(
+        &s.app,
+        &browser,
+        &authorize_url(&s.app, PORTAL, PORTAL_CALLBACK, &pkce().1, &[]),
+        "carol@riverside.example",
+    )
+    .await;
+    let page = post_form(&s.app, &browser, &form, PORTAL_CALLBACK).await;
+    assert_eq!(
+        page.error_code().as_deref(),
+        Some("sso_signature_invalid"),
+        "{}",
+        page.body
+    );
+    assert!(
+        detail_of(&s.app, &page).await["actual"]
+            .as_str()
+            .unwrap()
+            .contains("AES-GCM")
+    );
+}

@@ -207,23 +207,24 @@ async fn backup_codes_are_single_use_and_remembered_devices_end_when_methods_cha
 
     // A remembered device holds until the methods change or it expires.
     let now = f.clock.now_for_test();
-    let token = f.mfa.remember_token(&f.account_id, v1, now + 86_400);
-    assert!(f.mfa.remembers(&token, &f.account_id, v1));
-    assert!(!f.mfa.remembers(&token, "someone-else", v1));
+    let token = f.mfa.remember_token(&f.account_id, v1, now + 86_400, 2);
+    assert_eq!(f.mfa.remembers(&token, &f.account_id, v1), Some(2));
+    assert!(f.mfa.remembers(&token, "someone-else", v1).is_none());
     assert!(
-        !f.mfa
-            .remembers(&token.replace(&format!(".{v1}."), ".999."), &f.account_id, 999),
+        f.mfa
+            .remembers(&token.replace(&format!(".{v1}."), ".999."), &f.account_id, 999)
+            .is_none(),
         "tampering breaks it"
     );
     f.mfa.new_backup_codes(&f.account_id).await.unwrap();
     let v2 = f.mfa.version(&f.account_id).await.unwrap();
     assert!(
-        !f.mfa.remembers(&token, &f.account_id, v2),
+        f.mfa.remembers(&token, &f.account_id, v2).is_none(),
         "revoked when methods change"
     );
-    let token = f.mfa.remember_token(&f.account_id, v2, now + 60);
+    let token = f.mfa.remember_token(&f.account_id, v2, now + 60, 2);
     f.clock.advance(61);
-    assert!(!f.mfa.remembers(&token, &f.account_id, v2), "expires");
+    assert!(f.mfa.remembers(&token, &f.account_id, v2).is_none(), "expires");
     // The old codes died with the new set.
     assert!(f.mfa.use_backup_code(&f.account_id, &codes[1]).await.is_err());
 }

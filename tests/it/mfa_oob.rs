@@ -268,3 +268,156 @@ async fn email_codes_work_where_aal1_is_enough_and_are_refused_at_aal2() {
     let page = b3.get(&app.url(&r.location())).await;
     assert!(!page.body.contains("Email a code"), "{}", page.body);
 }
+
+/// From the attacker's side: a password alone must not open a way in
+/// through enrollment, and a weak method must not pass as a strong one.
+#[tokio::test]
+async fn a_password_alone_cannot_enroll_past_mfa_nor_pass_email_off_as_sms() {
+    let sms = SmsSink::start().await;
+    let smtp = SmtpSink::start();
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(&ws, &extra(&sms, &smtp)).await;
+    app.provider_account("victim").await;
+
+    // The victim enrolls an email method at the AAL1 portal.
+    let b = Browser::new();
+    let page = enrollment_page(&app, &b, &url(&app, LOW_PORTAL, LOW_CALLBACK), "victim").await;
+    let sent = post(&app, &b, "/mfa/enroll/oob", &page, &[("kind", "email")]).await;
+    let mail = smtp.wait_for(1).await;
+    let codes = post(
+        &app,
+        &b,
+        "/mfa/enroll/oob/confirm",
+        &sent,
+        &[("code", &code_in(mail["body"].as_str().unwrap()))],
+    )
+    .await;
+    finish(&app, &b, &codes, LOW_CALLBACK).await;
+
+    // That email-MFA session does not satisfy the AAL2 portal (step-up).
+    let r = b
+        .get(&authorize_url(&app, SECURE_PORTAL, SECURE_CALLBACK, &pkce().1, &[]))
+        .await;
+    assert!(r.location().starts_with("/login?tx="), "{}", r.location());
+
+    // An attacker with the password reaches the MFA step of the AAL1 portal
+    // and tries to enroll an authenticator of their own instead.
+    let attacker = Browser::new();
+    let r = attacker
+        .login(&app, &url(&app, LOW_PORTAL, LOW_CALLBACK), "victim", PASSWORD)
+        .await;
+    assert!(r.location().starts_with("/mfa?tx="), "{}", r.location());
+    let tx_page = attacker.get(&app.url(&r.location())).await;
+    let tx = tx_page.field("tx");
+    let r = attacker.get(&app.url(&format!("/mfa/enroll?tx={tx}"))).await;
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("mfa_code_invalid"),
+        "enrollment refused: {}",
+        r.body
+    );
+    assert!(!r.body.contains("totp-secret"));
+    let r = post(&app, &attacker, "/mfa/enroll/oob", &tx_page, &[("kind", "sms")]).await;
+    assert_eq!(r.error_code().as_deref(), Some("mfa_code_invalid"));
+    let r = post(&app, &attacker, "/mfa/webauthn/register/start", &tx_page, &[]).await;
+    assert_ne!(r.status, 200, "no passkey registration options: {}", r.body);
+    assert!(
+        sms.sent.lock().unwrap().is_empty(),
+        "nothing was sent to an attacker's phone"
+    );
+
+    // At the AAL2 portal the email method can neither be sent to nor passed
+    // off as an SMS method (the victim's backup codes are the AAL2 way in),
+    // and enrollment stays shut.
+    let b2 = Browser::new();
+    let r = b2
+        .login(&app, &url(&app, SECURE_PORTAL, SECURE_CALLBACK), "victim", PASSWORD)
+        .await;
+    assert!(r.location().starts_with("/mfa?tx="), "{}", r.location());
+    let page = b2.get(&app.url(&r.location())).await;
+    assert!(!page.body.contains("Email a code"), "{}", page.body);
+    let tx = page.field("tx");
+    let r = b2.get(&app.url(&format!("/mfa/enroll?tx={tx}"))).await;
+    assert_eq!(r.error_code().as_deref(), Some("mfa_code_invalid"));
+    let victim = app.state.provider.accounts.find("victim").await.unwrap().unwrap();
+    let email_method = app.state.provider.mfa.enrolled(victim.id.as_str()).await.unwrap().oob[0]
+        .1
+        .clone();
+    let r = post(&app, &b2, "/mfa/send", &page, &[("method_id", &email_method)]).await;
+    assert_eq!(r.error_code().as_deref(), Some("mfa_code_invalid"));
+    let r = post(
+        &app,
+        &b2,
+        "/mfa",
+        &page,
+        &[("method", "sms"), ("method_id", &email_method), ("code", "123456")],
+    )
+    .await;
+    assert_eq!(r.error_code().as_deref(), Some("mfa_code_invalid"));
+    assert!(r.body.contains("not accepted here"), "{}", r.body);
+}
+
+/// An account whose only method is too weak for a portal proves it first,
+/// and only then enrolls a stronger one — no login on the weak code.
+#[tokio::test]
+async fn a_weak_method_unlocks_enrolling_a_strong_one_but_never_logs_in_at_aal2() {
+    let sms = SmsSink::start().await;
+    let smtp = SmtpSink::start();
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(&ws, &extra(&sms, &smtp)).await;
+    app.provider_account("weak.only").await;
+    let b = Browser::new();
+    let page = enrollment_page(&app, &b, &url(&app, LOW_PORTAL, LOW_CALLBACK), "weak.only").await;
+    let sent = post(&app, &b, "/mfa/enroll/oob", &page, &[("kind", "email")]).await;
+    let mail = smtp.wait_for(1).await;
+    let codes = post(
+        &app,
+        &b,
+        "/mfa/enroll/oob/confirm",
+        &sent,
+        &[("code", &code_in(mail["body"].as_str().unwrap()))],
+    )
+    .await;
+    finish(&app, &b, &codes, LOW_CALLBACK).await;
+    // No backup codes left: email is the only method.
+    let account = app.state.provider.accounts.find("weak.only").await.unwrap().unwrap();
+    app.state
+        .sql
+        .replace_backup_codes(account.id.as_str(), &[], 0)
+        .await
+        .unwrap();
+
+    let b2 = Browser::new();
+    let r = b2
+        .login(&app, &url(&app, SECURE_PORTAL, SECURE_CALLBACK), "weak.only", PASSWORD)
+        .await;
+    assert!(
+        r.location().starts_with("/mfa?tx="),
+        "prove the weak method first: {}",
+        r.location()
+    );
+    let page = b2.get(&app.url(&r.location())).await;
+    let method_id = page.field("method_id");
+    let sent = send_when_allowed(&app, &b2, &page, &method_id).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mail = smtp.wait_for(2).await;
+    let r = post(
+        &app,
+        &b2,
+        "/mfa",
+        &sent,
+        &[
+            ("method", "email"),
+            ("method_id", &method_id),
+            ("code", &code_in(mail["body"].as_str().unwrap())),
+        ],
+    )
+    .await;
+    assert!(r.location().starts_with("/mfa/enroll?tx="), "{}", r.location());
+    assert!(
+        b2.cookie(&app, "gatehouse_session").is_none(),
+        "no session on a weak code at AAL2"
+    );
+    let enroll = b2.get(&app.url(&r.location())).await;
+    assert!(enroll.body.contains("totp-secret"), "{}", enroll.body);
+}

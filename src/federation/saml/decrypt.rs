@@ -30,10 +30,23 @@ fn malformed(reason: &str) -> Error {
 
 /// Decrypts the EncryptedAssertion `node`; returns the Assertion XML and any
 /// warning about the algorithms used.
+/// One answer for every failure after the key transport starts, so the
+/// errors cannot serve as a padding or format oracle.
+fn opaque() -> Error {
+    Error::Malformed {
+        reason: "EncryptedAssertion: it could not be decrypted with this SP's key".into(),
+    }
+}
+
+/// `response_signed`: the Response signature over the ciphertext verified.
+/// Without it only AES-GCM (authenticated) content is accepted: CBC without
+/// integrity would let an attacker probe the decryption (XML Encryption
+/// CBC attack).
 pub fn decrypt(
     ctx: &mut libxml::xpath::Context,
     node: &Node,
     key: &PKey<Private>,
+    response_signed: bool,
 ) -> Result<(String, Vec<String>), Error> {
     let one = |ctx: &mut libxml::xpath::Context, path: &str| -> Result<Option<Node>, Error> {
         Ok(ctx
@@ -68,14 +81,17 @@ pub fn decrypt(
             )));
         }
     }
+    if !response_signed && !data_alg.contains("-gcm") {
+        return Err(Error::SignatureInvalid {
+            reason: format!("an unsigned Response may carry only AES-GCM encrypted assertions, not {data_alg}"),
+        });
+    }
     let rsa = key.rsa().map_err(|_| malformed("the SP key is not RSA"))?;
     let wrapped = b64(&wrapped)?;
     let mut session = vec![0u8; rsa.size() as usize];
     let n = rsa
         .private_decrypt(&wrapped, &mut session, Padding::PKCS1_OAEP)
-        .map_err(|_| {
-            malformed("the content key does not decrypt with this SP's key (encrypted for another SP certificate?)")
-        })?;
+        .map_err(|_| opaque())?;
     session.truncate(n);
 
     let mut warnings = Vec::new();
@@ -92,38 +108,35 @@ pub fn decrypt(
         other => return Err(malformed(&format!("content encryption {other} is not supported"))),
     };
     if session.len() != cipher.key_len() {
-        return Err(malformed("the content key has the wrong length for its algorithm"));
+        return Err(opaque());
     }
     let data = b64(&data)?;
     let tag_len = if gcm { 16 } else { 0 };
     if data.len() < iv_len + tag_len + 1 {
-        return Err(malformed("CipherValue is too short"));
+        return Err(opaque());
     }
     let (iv, rest) = data.split_at(iv_len);
     let (body, tag) = rest.split_at(rest.len() - tag_len);
-    let mut c =
-        Crypter::new(cipher, Mode::Decrypt, &session, Some(iv)).map_err(|_| malformed("cipher set-up failed"))?;
+    let mut c = Crypter::new(cipher, Mode::Decrypt, &session, Some(iv)).map_err(|_| opaque())?;
     c.pad(false);
     if gcm {
-        c.set_tag(tag).map_err(|_| malformed("bad GCM tag"))?;
+        c.set_tag(tag).map_err(|_| opaque())?;
     }
     let mut out = vec![0u8; body.len() + cipher.block_size()];
-    let mut len = c.update(body, &mut out).map_err(|_| malformed("decryption failed"))?;
-    len += c
-        .finalize(&mut out[len..])
-        .map_err(|_| malformed("decryption failed (integrity check)"))?;
+    let mut len = c.update(body, &mut out).map_err(|_| opaque())?;
+    len += c.finalize(&mut out[len..]).map_err(|_| opaque())?;
     out.truncate(len);
     if !gcm {
         // XML Encryption padding: the last byte says how many to drop.
-        let pad = *out.last().ok_or_else(|| malformed("empty plaintext"))? as usize;
+        let pad = *out.last().ok_or_else(opaque)? as usize;
         if pad == 0 || pad > cipher.block_size() || pad > out.len() {
-            return Err(malformed("bad padding"));
+            return Err(opaque());
         }
         out.truncate(out.len() - pad);
     }
-    let text = String::from_utf8(out).map_err(|_| malformed("plaintext is not UTF-8"))?;
-    let start = text.find('<').ok_or_else(|| malformed("plaintext is not XML"))?;
-    let end = text.rfind('>').ok_or_else(|| malformed("plaintext is not XML"))?;
+    let text = String::from_utf8(out).map_err(|_| opaque())?;
+    let start = text.find('<').ok_or_else(opaque)?;
+    let end = text.rfind('>').ok_or_else(opaque)?;
     Ok((text[start..=end].to_string(), warnings))
 }
 
@@ -138,7 +151,7 @@ mod tests {
         let mut ctx = super::super::metadata::xpath(&doc).unwrap();
         let node = doc.get_root_element().unwrap();
         let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-        match decrypt(&mut ctx, &node, &key) {
+        match decrypt(&mut ctx, &node, &key, true) {
             Err(Error::WeakAlgorithm { algorithm }) => assert!(algorithm.contains("rsa-1_5")),
             other => panic!("{other:?}"),
         }

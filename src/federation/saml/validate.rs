@@ -215,7 +215,7 @@ pub fn judge(xml: &str, e: &Expect<'_>) -> Result<Verified, Error> {
         sig_span = Some(element_span(xml, sig)?);
     }
     let enc_span = element_span(xml, enc)?;
-    let (plain, warnings) = super::decrypt::decrypt(&mut ctx, enc, key)?;
+    let (plain, warnings) = super::decrypt::decrypt(&mut ctx, enc, key, outer.is_some())?;
     drop(ctx);
     drop(doc);
     // Splice from the back so the earlier range stays valid.
@@ -468,7 +468,8 @@ fn judge_plain(xml: &str, e: &Expect<'_>, outer: Option<Cert>, mut warnings: Vec
             actual: format!("{y} (Response envelope)"),
         });
     }
-    let irt = irt.or(envelope_irt);
+    // The envelope's value counts only when the Response itself is signed.
+    let irt = irt.or(if response_signed { envelope_irt } else { None });
     match (e.request_id, irt) {
         (Some(expected), Some(actual)) if expected == actual => {}
         (Some(expected), Some(actual)) => {

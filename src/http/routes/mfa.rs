@@ -56,7 +56,7 @@ async fn verify_view(
     let oob: Vec<OobMethod> = enrolled
         .oob
         .iter()
-        .filter(|(k, _, _)| k.aal() >= required_aal)
+        .filter(|(k, _, _)| k.aal() >= required_aal || tx.pending.as_ref().is_some_and(|p| p.enroll_after))
         .map(|(k, id, to)| OobMethod {
             id: id.clone(),
             kind: k.as_str(),
@@ -280,6 +280,7 @@ pub async fn verify_submit(
             }
             with_cookies(see_other(&done.redirect), cookies)
         }
+        Verified::Continue(path) => see_other(&path),
         Verified::Retry(tx, f) => {
             let shown = Shown {
                 method,
@@ -341,6 +342,7 @@ pub async fn enroll_submit(
             }
         }
         Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Continue(path)) => see_other(&path),
         Err(Verified::Done(done, _)) => with_cookies(
             see_other(&done.redirect),
             [set_session_cookie(&state, &done.session_id)],
@@ -387,6 +389,7 @@ pub async fn enroll_oob_confirm(
         Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
         Err(Verified::Retry(tx, f)) => oob_view(&state, &tx, &browser, "your phone or email", Some(&f)),
         Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Continue(path)) => see_other(&path),
         Err(Verified::Done(done, _)) => with_cookies(
             see_other(&done.redirect),
             [set_session_cookie(&state, &done.session_id)],
@@ -439,6 +442,7 @@ pub async fn webauthn_register_finish(
     match mfa::webauthn_register_finish(&state.provider, tx, &credential, &nickname, &ctx.0).await {
         Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
         Err(Verified::Retry(_, f)) | Err(Verified::Page(f)) => pages::failure_page(&f),
+        Err(Verified::Continue(path)) => see_other(&path),
         Err(Verified::Done(done, _)) => with_cookies(
             see_other(&done.redirect),
             [set_session_cookie(&state, &done.session_id)],
@@ -491,6 +495,7 @@ pub async fn webauthn_finish(
             }
             with_cookies(see_other(&done.redirect), cookies)
         }
+        Verified::Continue(path) => see_other(&path),
         Verified::Retry(tx, f) => {
             verify_view(
                 &state,

@@ -79,5 +79,5 @@ pub async fn exchange(
             .min(std::time::Duration::from_secs(3600)),
     )
     .await?;
-    p.mint(family, portal, &account, grant.nonce.as_deref()).await
+    p.mint(family, portal, &account, grant.nonce.as_deref(), None).await
 }

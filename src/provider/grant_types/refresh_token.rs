@@ -48,19 +48,21 @@ pub async fn refresh(
     }
     p.mark_refresh_used(token, &family).await?;
 
+    let mut narrower = None;
     if let Some(requested) = params.get("scope") {
-        let narrower: Vec<String> = requested
+        let asked: Vec<String> = requested
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect();
-        if narrower.iter().any(|s| !family.scope.contains(s)) {
+        if asked.iter().any(|s| !family.scope.contains(s)) {
             p.revoke_family(&family.id).await?;
             return Err(TokenError::new(
                 "invalid_scope",
                 "a refresh cannot widen the granted scope",
             ));
         }
+        narrower = Some(asked);
     }
     let account = match p.accounts.by_id(&family.account_id).await? {
         Some(a) if a.status == Status::Active => a,
@@ -69,5 +71,5 @@ pub async fn refresh(
             return Err(TokenError::invalid_grant("the account is no longer active"));
         }
     };
-    p.mint(family, portal, &account, None).await
+    p.mint(family, portal, &account, None, narrower).await
 }
