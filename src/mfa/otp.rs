@@ -213,12 +213,18 @@ impl Mfa {
             return Ok(kind);
         }
         let failures = self.sql.mfa_failure(&m.id).await?;
-        ch.attempts += 1;
+        // Tries are counted with an atomic increment, so parallel guesses
+        // cannot share one count; the last allowed try kills the code.
+        let tries = self
+            .kv
+            .incr_window(
+                &keys::otp_tries(account_id, method_id, ch.expires_at),
+                self.limits.lifetime * 3,
+            )
+            .await?;
+        ch.attempts = u32::try_from(tries).unwrap_or(u32::MAX);
         if ch.attempts >= self.limits.attempts {
             self.kv.del(&[key]).await?;
-        } else {
-            let json = serde_json::to_string(&ch).map_err(|e| crate::store::Error::Corrupt(e.to_string()))?;
-            self.kv.set_ex(&key, &json, self.limits.lifetime * 3).await?;
         }
         if failures >= MAX_FAILURES {
             return Err(Error::Locked { failures });

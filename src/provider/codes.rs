@@ -44,12 +44,18 @@ pub enum Redeemed {
 
 pub async fn redeem(kv: &Kv, code: &str) -> Result<Redeemed, store::Error> {
     let digest = crypto::token_digest(code);
-    match kv.get_del(&keys::code(&digest)).await? {
+    let marker_ttl = Duration::from_secs(3600);
+    match kv
+        .consume_leaving_marker(&keys::code(&digest), &keys::code_used(&digest), marker_ttl)
+        .await?
+    {
         Some(json) => serde_json::from_str(&json)
             .map(|g| Redeemed::Fresh(Box::new(g)))
             .map_err(|e| store::Error::Corrupt(e.to_string())),
+        // The marker holds the grant until the exchange records its family.
         None => match kv.get(&keys::code_used(&digest)).await? {
-            Some(family) => Ok(Redeemed::Reused(Some(family))),
+            Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Redeemed::Reused(Some(v))),
+            Some(_) => Ok(Redeemed::Reused(None)),
             None => Ok(Redeemed::Unknown),
         },
     }

@@ -241,7 +241,12 @@ impl Provider {
 
     pub(crate) async fn take_refresh(&self, token: &str) -> Result<Option<String>, store::Error> {
         let digest = crypto::token_digest(token);
-        match self.kv.get_del(&keys::refresh_token(&digest)).await? {
+        let ttl = self.cfg.tokens.refresh_token_lifetime;
+        match self
+            .kv
+            .consume_leaving_marker(&keys::refresh_token(&digest), &keys::refresh_used(&digest), ttl)
+            .await?
+        {
             None => Ok(None),
             Some(j) => {
                 let r: RefreshRecord = serde_json::from_str(&j).map_err(corrupt)?;
@@ -261,8 +266,14 @@ impl Provider {
             .await
     }
 
+    /// The family of an already-rotated refresh token. The marker holds the
+    /// family id, or the consumed record while its rotation is in flight.
     pub(crate) async fn used_refresh_family(&self, token: &str) -> Result<Option<String>, store::Error> {
-        self.kv.get(&keys::refresh_used(&crypto::token_digest(token))).await
+        let v = self.kv.get(&keys::refresh_used(&crypto::token_digest(token))).await?;
+        Ok(v.map(|v| match serde_json::from_str::<RefreshRecord>(&v) {
+            Ok(r) => r.family_id,
+            Err(_) => v,
+        }))
     }
 
     async fn access_record(&self, token: &str) -> Result<Option<AccessRecord>, store::Error> {

@@ -59,3 +59,7 @@ pub fn otp_hourly(account_id: &str) -> String {
 pub fn otp_ip_hourly(ip: &str) -> String {
     format!("otp-ip:{ip}")
 }
+/// Wrong tries against one issued code (`issued` tells codes apart).
+pub fn otp_tries(account_id: &str, method_id: &str, issued: i64) -> String {
+    format!("otp-tries:{account_id}:{method_id}:{issued}")
+}

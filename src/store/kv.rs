@@ -171,6 +171,44 @@ impl Kv {
         }
     }
 
+    /// Atomically reads and deletes `key` and, when it existed, leaves a
+    /// marker holding the consumed value (for `ttl`): a replay arriving a
+    /// moment later finds the marker, never a gap where the secret looks
+    /// merely unknown.
+    pub async fn consume_leaving_marker(
+        &self,
+        key: &str,
+        marker: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, Error> {
+        let (key, marker) = (self.k(key), self.k(marker));
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let script = redis::Script::new(
+                    "local v = redis.call('GETDEL', KEYS[1]) \
+                     if v then redis.call('SET', KEYS[2], v, 'EX', ARGV[1]) end \
+                     return v",
+                );
+                script
+                    .key(&key)
+                    .key(&marker)
+                    .arg(ttl_secs(ttl))
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(unavailable)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                let v = m.remove(&key).and_then(|s| s.as_str());
+                if let Some(v) = &v {
+                    m.put(marker, Slot::Str(v.clone()), ttl);
+                }
+                Ok(v)
+            }
+        }
+    }
+
     /// Atomically reads and deletes: the primitive behind every single-use
     /// secret (authorization codes, refresh tokens).
     pub async fn get_del(&self, key: &str) -> Result<Option<String>, Error> {
