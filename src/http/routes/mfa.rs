@@ -130,6 +130,42 @@ fn codes_view(state: &AppState, tx: &LoginTx, browser: &str, codes: &[String]) -
     )
 }
 
+/// CSRF and the login transaction of a posted MFA form, or the page saying
+/// what is wrong.
+macro_rules! posted_or_return {
+    ($state:expr, $headers:expr, $form:expr, $ctx:expr) => {
+        match posted_tx(&$state, &$headers, $form, &$ctx).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// The end of a second-factor step other than a retry: the portal (with
+/// the session and, if asked, the remember-device cookie), the next step,
+/// or a failure page.
+fn settled(state: &AppState, outcome: Verified) -> Response {
+    match outcome {
+        Verified::Done(done, token) => {
+            let mut cookies = vec![set_session_cookie(state, &done.session_id)];
+            if let Some(t) = token {
+                cookies.push(device_cookie(state, &t));
+            }
+            with_cookies(see_other(&done.redirect), cookies)
+        }
+        Verified::Continue(path) => see_other(&path),
+        Verified::Retry(_, f) | Verified::Page(f) => pages::failure_page(&f),
+    }
+}
+
+/// After an enrollment: the backup codes page, or `settled`.
+fn enrolled(state: &AppState, browser: &str, r: Result<(LoginTx, Vec<String>), Verified>) -> Response {
+    match r {
+        Ok((tx, codes)) => codes_view(state, &tx, browser, &codes),
+        Err(other) => settled(state, other),
+    }
+}
+
 fn device_cookie(state: &AppState, token: &str) -> String {
     let name = if state.https {
         "__Host-gatehouse_device"
@@ -201,10 +237,7 @@ pub async fn send(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let method_id = form.get("method_id").unwrap_or("").to_string();
     let kind = match &tx.pending {
         Some(p) => state
@@ -255,10 +288,7 @@ pub async fn verify_submit(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let method = Kind::parse(form.get("method").unwrap_or("totp"))
         .unwrap_or(Kind::Totp)
         .as_str();
@@ -273,14 +303,6 @@ pub async fn verify_submit(
     };
     let outcome = mfa::verify(&state.provider, tx, submission, session_from(&state, &headers), &ctx.0).await;
     match outcome {
-        Verified::Done(done, token) => {
-            let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
-            if let Some(t) = token {
-                cookies.push(device_cookie(&state, &t));
-            }
-            with_cookies(see_other(&done.redirect), cookies)
-        }
-        Verified::Continue(path) => see_other(&path),
         Verified::Retry(tx, f) => {
             let shown = Shown {
                 method,
@@ -289,7 +311,7 @@ pub async fn verify_submit(
             };
             verify_view(&state, &tx, &browser, shown, Some(&f)).await
         }
-        Verified::Page(f) => pages::failure_page(&f),
+        other => settled(&state, other),
     }
 }
 
@@ -315,10 +337,7 @@ pub async fn enroll_submit(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let code = form.get("code").unwrap_or("").to_string();
     match mfa::confirm_enroll(&state.provider, tx, &code, &ctx.0).await {
         Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
@@ -341,12 +360,7 @@ pub async fn enroll_submit(
                 None => pages::failure_page(&f),
             }
         }
-        Err(Verified::Page(f)) => pages::failure_page(&f),
-        Err(Verified::Continue(path)) => see_other(&path),
-        Err(Verified::Done(done, _)) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
+        other => enrolled(&state, &browser, other),
     }
 }
 
@@ -356,10 +370,7 @@ pub async fn enroll_oob(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let kind = if form.get("kind") == Some("email") {
         Kind::Email
     } else {
@@ -380,20 +391,12 @@ pub async fn enroll_oob_confirm(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let code = form.get("code").unwrap_or("").to_string();
     match mfa::confirm_enroll_oob(&state.provider, tx, &code, &ctx.0).await {
         Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
         Err(Verified::Retry(tx, f)) => oob_view(&state, &tx, &browser, "your phone or email", Some(&f)),
-        Err(Verified::Page(f)) => pages::failure_page(&f),
-        Err(Verified::Continue(path)) => see_other(&path),
-        Err(Verified::Done(done, _)) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
+        other => enrolled(&state, &browser, other),
     }
 }
 
@@ -403,10 +406,7 @@ pub async fn done(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (_, tx, _) = posted_or_return!(state, headers, form, ctx);
     let outcome = mfa::after_enroll(&state.provider, tx, session_from(&state, &headers), &ctx.0).await;
     login_outcome(&state, outcome)
 }
@@ -417,10 +417,7 @@ pub async fn webauthn_register_start(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (_, tx, _) = posted_or_return!(state, headers, form, ctx);
     match mfa::webauthn_register_start(&state.provider, &tx, &ctx.0).await {
         Ok(options) => axum::Json(options).into_response(),
         Err(f) => pages::failure_page(&f),
@@ -433,21 +430,11 @@ pub async fn webauthn_register_finish(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let credential = form.get("credential").unwrap_or("").to_string();
     let nickname = form.get("nickname").unwrap_or("Passkey").to_string();
-    match mfa::webauthn_register_finish(&state.provider, tx, &credential, &nickname, &ctx.0).await {
-        Ok((tx, codes)) => codes_view(&state, &tx, &browser, &codes),
-        Err(Verified::Retry(_, f)) | Err(Verified::Page(f)) => pages::failure_page(&f),
-        Err(Verified::Continue(path)) => see_other(&path),
-        Err(Verified::Done(done, _)) => with_cookies(
-            see_other(&done.redirect),
-            [set_session_cookie(&state, &done.session_id)],
-        ),
-    }
+    let r = mfa::webauthn_register_finish(&state.provider, tx, &credential, &nickname, &ctx.0).await;
+    enrolled(&state, &browser, r)
 }
 
 pub async fn webauthn_start(
@@ -456,10 +443,7 @@ pub async fn webauthn_start(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (_, tx, _) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (_, tx, _) = posted_or_return!(state, headers, form, ctx);
     match mfa::webauthn_auth_start(&state.provider, &tx, &ctx.0).await {
         Ok(options) => axum::Json(options).into_response(),
         Err(f) => pages::failure_page(&f),
@@ -472,10 +456,7 @@ pub async fn webauthn_finish(
     ctx: Ctx,
     form: Result<FormPairs, FormError>,
 ) -> Response {
-    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, tx, browser) = posted_or_return!(state, headers, form, ctx);
     let credential = form.get("credential").unwrap_or("").to_string();
     let remember = form.get("remember") == Some("1");
     match mfa::webauthn_auth_finish(
@@ -488,14 +469,6 @@ pub async fn webauthn_finish(
     )
     .await
     {
-        Verified::Done(done, token) => {
-            let mut cookies = vec![set_session_cookie(&state, &done.session_id)];
-            if let Some(t) = token {
-                cookies.push(device_cookie(&state, &t));
-            }
-            with_cookies(see_other(&done.redirect), cookies)
-        }
-        Verified::Continue(path) => see_other(&path),
         Verified::Retry(tx, f) => {
             verify_view(
                 &state,
@@ -510,6 +483,6 @@ pub async fn webauthn_finish(
             )
             .await
         }
-        Verified::Page(f) => pages::failure_page(&f),
+        other => settled(&state, other),
     }
 }
