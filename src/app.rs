@@ -79,7 +79,13 @@ impl Components {
         let hasher = tokio::task::spawn_blocking(move || password::Hasher::new(&pw_cfg))
             .await
             .map_err(|_| BuildError::Join)??;
-        let accounts = Accounts::new(sql.clone(), hasher, cfg.lockout.clone(), clock.clone());
+        let accounts = Accounts::new(
+            sql.clone(),
+            hasher,
+            cfg.lockout.clone(),
+            cfg.password.clone(),
+            clock.clone(),
+        );
         let sessions = SessionStore::new(
             kv.clone(),
             cfg.session.idle_timeout,

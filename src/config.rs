@@ -268,6 +268,10 @@ pub struct RawPassword {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    pub min_length: usize,
+    pub min_classes: usize,
+    pub max_age: Option<String>,
+    pub history: usize,
 }
 impl Default for RawPassword {
     fn default() -> Self {
@@ -276,6 +280,10 @@ impl Default for RawPassword {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            min_length: 12,
+            min_classes: 0,
+            max_age: None,
+            history: 5,
         }
     }
 }
@@ -516,6 +524,15 @@ pub struct Password {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Characters (Unicode scalar values), at least.
+    pub min_length: usize,
+    /// How many of lower case, upper case, digits and symbols, at least.
+    pub min_classes: usize,
+    /// Past this age a correct password must be changed before the login
+    /// continues (`password_expired`).
+    pub max_age: Option<Duration>,
+    /// How many earlier passwords may not be reused.
+    pub history: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -1465,6 +1482,11 @@ impl RawConfig {
             });
         }
 
+        let password_max_age = self
+            .password
+            .max_age
+            .as_deref()
+            .map(|v| duration(&mut p, "password.max_age", v));
         let mfa_code_lifetime = duration(&mut p, "mfa.code_lifetime", &self.mfa.code_lifetime);
         let mfa_resend_cooldown = duration(&mut p, "mfa.resend_cooldown", &self.mfa.resend_cooldown);
         let email = match &self.email.smtp_host {
@@ -1572,6 +1594,10 @@ impl RawConfig {
                 argon2_memory_kib: self.password.argon2_memory_kib,
                 argon2_iterations: self.password.argon2_iterations,
                 argon2_parallelism: self.password.argon2_parallelism,
+                min_length: self.password.min_length.max(8),
+                min_classes: self.password.min_classes.min(4),
+                max_age: password_max_age,
+                history: self.password.history,
             },
             mfa: MfaSettings {
                 totp_issuer: self.mfa.totp_issuer,

@@ -3,6 +3,7 @@
 //! knows nothing of HTTP, sessions or OIDC.
 
 pub mod lockout;
+pub mod policy;
 pub mod password;
 
 use std::sync::Arc;
@@ -252,17 +253,84 @@ pub struct Accounts {
     sql: Sql,
     hasher: Arc<password::Hasher>,
     lockout: config::Lockout,
+    policy: config::Password,
     clock: SharedClock,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordRejected {
+    #[error("the password does not meet the policy")]
+    Policy(Vec<String>),
+    #[error(transparent)]
+    Store(store::Error),
+}
+
 impl Accounts {
-    pub fn new(sql: Sql, hasher: password::Hasher, lockout: config::Lockout, clock: SharedClock) -> Self {
+    pub fn new(
+        sql: Sql,
+        hasher: password::Hasher,
+        lockout: config::Lockout,
+        policy: config::Password,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             sql,
             hasher: Arc::new(hasher),
             lockout,
+            policy,
             clock,
         }
+    }
+
+    /// Whether a correct password is past the policy's maximum age.
+    pub fn password_expired(&self, account: &Account) -> bool {
+        match (self.policy.max_age, account.password_changed_at) {
+            (Some(max), Some(changed)) => self.clock.now() - changed > max.as_secs() as i64,
+            _ => false,
+        }
+    }
+
+    /// Sets a new password after checking the policy and the account's
+    /// recent passwords; every problem is returned at once.
+    pub async fn change_password(
+        &self,
+        account: &Account,
+        new: &Password,
+        confirm: &Password,
+    ) -> Result<(), PasswordRejected> {
+        let mut problems = policy::violations(&self.policy, new.expose(), &account.username);
+        if new.expose() != confirm.expose() {
+            problems.push("The two passwords differ.".into());
+        }
+        if problems.is_empty() {
+            let mut recent = self
+                .sql
+                .recent_password_hashes(account.id.as_str(), self.policy.history as i64)
+                .await
+                .map_err(PasswordRejected::Store)?;
+            recent.extend(account.password_hash.clone());
+            for old in recent {
+                if self.hasher.verify(Some(&old), new).await {
+                    problems.push(format!(
+                        "This is one of your last {} passwords: choose a new one.",
+                        self.policy.history.max(1)
+                    ));
+                    break;
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PasswordRejected::Policy(problems));
+        }
+        let hash = self
+            .hasher
+            .hash(new)
+            .await
+            .map_err(|e| PasswordRejected::Store(store::Error::Corrupt(e.to_string())))?;
+        self.sql
+            .set_password(account.id.as_str(), &account.username, &hash, self.clock.now())
+            .await
+            .map_err(PasswordRejected::Store)
     }
 
     pub fn hasher(&self) -> &password::Hasher {
@@ -285,8 +353,9 @@ impl Accounts {
                 "org: `{org}` is not declared in the configuration"
             )));
         }
-        if new.password.expose().chars().count() < 12 {
-            return Err(CreateError::Invalid("password: at least 12 characters".into()));
+        let problems = policy::violations(&self.policy, new.password.expose(), &new.username);
+        if !problems.is_empty() {
+            return Err(CreateError::Invalid(format!("password: {}", problems.join(" "))));
         }
         for r in &new.roles {
             if r.is_empty()

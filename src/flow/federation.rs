@@ -373,6 +373,7 @@ pub(crate) async fn finish(
         may_enroll: false,
         established_aal: 0,
         enroll_after: false,
+        must_change_password: false,
     };
     super::mfa::after_primary(p, tx.clone(), &account, pending, previous, ctx).await
 }

@@ -428,8 +428,113 @@ pub async fn password(
         may_enroll: false,
         established_aal: 0,
         enroll_after: false,
+        must_change_password: false,
     };
+    if p.accounts.password_expired(&account) {
+        return password_expired(p, tx, &account, pending, ctx).await;
+    }
     super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await
+}
+
+/// The password was right but is past its maximum age: record it, keep the
+/// first factor pending, and ask for a new password before going on.
+async fn password_expired(
+    p: &Provider,
+    mut tx: LoginTx,
+    account: &Account,
+    mut pending: super::mfa::Pending,
+    ctx: &RequestContext,
+) -> PasswordOutcome {
+    let age_days = account
+        .password_changed_at
+        .map(|c| (p.clock.now() - c) / 86_400)
+        .unwrap_or(0);
+    let max_days = p.cfg.password.max_age.map(|d| d.as_secs() / 86_400).unwrap_or(0);
+    p.audit
+        .record(
+            Event::failure(FailureCode::PasswordExpired)
+                .account(account.id.as_str())
+                .username(account.username.clone())
+                .client(tx.request.client_id.clone())
+                .detail("password_age_days", age_days)
+                .detail("max_age_days", max_days),
+            ctx,
+        )
+        .await;
+    pending.must_change_password = true;
+    tx.pending = Some(pending);
+    if let Err(e) = save_tx(p, &tx).await {
+        return PasswordOutcome::Page(unavailable(p, ctx, e).await);
+    }
+    PasswordOutcome::Continue(format!("/login/password/change?tx={}", tx.id))
+}
+
+/// The outcome of a forced password change.
+#[derive(Debug)]
+pub enum Changed {
+    /// On with the login (second factor, then the portal).
+    Continue(PasswordOutcome),
+    /// Show the form again with these problems.
+    Retry(Box<LoginTx>, Vec<String>),
+    Page(Failure),
+}
+
+/// Sets the new password of an expired one, then continues the login.
+pub async fn change_expired_password(
+    p: &Provider,
+    mut tx: LoginTx,
+    new: &Password,
+    confirm: &Password,
+    previous: Option<SessionId>,
+    ctx: &RequestContext,
+) -> Changed {
+    let pending = match tx.pending.clone().filter(|pd| pd.must_change_password) {
+        Some(pd) => pd,
+        None => {
+            return Changed::Page(
+                fail(
+                    p,
+                    ctx,
+                    FailureCode::LoginExpired,
+                    Event::failure(FailureCode::LoginExpired)
+                        .detail("reason", "no password change is due in this sign-in"),
+                )
+                .await,
+            );
+        }
+    };
+    let account = match p.accounts.by_id(&pending.account_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Changed::Page(
+                fail(
+                    p,
+                    ctx,
+                    FailureCode::LoginExpired,
+                    Event::failure(FailureCode::LoginExpired),
+                )
+                .await,
+            );
+        }
+        Err(e) => return Changed::Page(unavailable(p, ctx, e).await),
+    };
+    match p.accounts.change_password(&account, new, confirm).await {
+        Ok(()) => {}
+        Err(crate::accounts::PasswordRejected::Policy(problems)) => return Changed::Retry(Box::new(tx), problems),
+        Err(crate::accounts::PasswordRejected::Store(e)) => return Changed::Page(unavailable(p, ctx, e).await),
+    }
+    p.audit
+        .record(
+            Event::new("password_changed")
+                .account(account.id.as_str())
+                .detail("reason", "expired"),
+            ctx,
+        )
+        .await;
+    let mut pending = pending;
+    pending.must_change_password = false;
+    tx.pending = None;
+    Changed::Continue(super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await)
 }
 
 /// `wrong_portal` when the portal does not accept this account's type,

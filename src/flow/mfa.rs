@@ -59,6 +59,9 @@ pub struct Pending {
     /// of them unlocks enrolling a stronger one (never skips it).
     #[serde(default)]
     pub enroll_after: bool,
+    /// The password was right but too old: it must be changed first.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -223,6 +226,9 @@ pub async fn pending_of(p: &Provider, tx: &LoginTx, ctx: &RequestContext) -> Res
     let Some(pending) = tx.pending.clone() else {
         return Err(expired("second-factor step without a first factor").await);
     };
+    if pending.must_change_password {
+        return Err(expired("second-factor step before the expired password was changed").await);
+    }
     match p.accounts.by_id(&pending.account_id).await {
         Ok(Some(a)) => Ok((pending, a)),
         Ok(None) => Err(expired("account vanished during the login").await),

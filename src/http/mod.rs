@@ -41,6 +41,10 @@ pub fn router(state: AppState) -> Router {
             "/login/password",
             get(routes::login::password_page).post(routes::login::password_submit),
         )
+        .route(
+            "/login/password/change",
+            get(routes::login::change_page).post(routes::login::change_submit),
+        )
         .route("/mfa", get(routes::mfa::verify_page).post(routes::mfa::verify_submit))
         .route(
             "/mfa/enroll",

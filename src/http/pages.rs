@@ -28,6 +28,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
         ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
         (
+            "password_change.html",
+            include_str!("../../templates/password_change.html"),
+        ),
+        (
             "account_security.html",
             include_str!("../../templates/account_security.html"),
         ),

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "federation", include_str!("../../migrations/0002_federation.sql")),
     (3, "mfa", include_str!("../../migrations/0003_mfa.sql")),
     (4, "mfa-targets", include_str!("../../migrations/0004_mfa_targets.sql")),
+    (
+        5,
+        "password-history",
+        include_str!("../../migrations/0005_password_history.sql"),
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -271,6 +276,49 @@ impl Sql {
             .await
             .map_err(db)?;
         rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// The account's current hash and up to `n` earlier ones, newest first.
+    pub async fn recent_password_hashes(&self, account_id: &str, n: i64) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar("SELECT hash FROM password_history WHERE account_id = $1 ORDER BY created_at DESC LIMIT $2")
+            .bind(account_id)
+            .bind(n)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    /// Replaces the password: new hash, change time, the old hash into the
+    /// history, failure counter cleared.
+    pub async fn set_password(&self, account_id: &str, username: &str, hash: &str, at: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let old: Option<Option<String>> = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(Some(old)) = old {
+            sqlx::query("INSERT INTO password_history (account_id, hash, created_at) VALUES ($1, $2, $3)")
+                .bind(account_id)
+                .bind(old)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(at)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM login_failures WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
     }
 
     pub async fn set_account_status(&self, id: &str, status: &str) -> Result<bool, Error> {

@@ -277,3 +277,150 @@ async fn pages_carry_security_headers() {
         "{c}"
     );
 }
+
+#[tokio::test]
+async fn an_expired_password_must_be_changed_to_a_good_new_one_before_the_portal() {
+    let ws = Workspace::new();
+    let bound = TestApp::bind().await;
+    let mut cfg = ws.config(bound.port, "");
+    cfg.password.max_age = Some(std::time::Duration::from_secs(90 * 86_400));
+    let app = TestApp::start_config(bound, cfg).await;
+    app.provider_account("aging.user").await;
+    let b = Browser::new();
+
+    // Within the maximum age the login goes straight through.
+    let page = b.start(&app, &portal_url(&app)).await;
+    let ok = b.submit_credentials(&app, &page, "aging.user", PASSWORD).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(ok.location().starts_with(PORTAL_CALLBACK));
+
+    // 91 days later the right password leads to the change page, not the portal.
+    app.clock.advance(91 * 86_400);
+    let page = b.start(&app, &portal_url(&app)).await;
+    let r = b.submit_credentials(&app, &page, "aging.user", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location().starts_with("/login/password/change?tx="),
+        "{}",
+        r.location()
+    );
+    let change = b.get(&app.url(&r.location())).await;
+    assert_eq!(change.status, 200);
+    assert_eq!(change.error_code().as_deref(), Some("password_expired"));
+    let expired = app.recent_events().await;
+    assert!(
+        expired.iter().any(|e| e.code.as_deref() == Some("password_expired")
+            && e.detail.contains("\"password_age_days\":91")
+            && e.detail.contains("\"max_age_days\":90")),
+        "the admin sees why"
+    );
+
+    // The portal cannot be reached by skipping the form: the sign-in is
+    // parked until the password changes.
+    let tx = change.field("tx");
+    let csrf = change.field("csrf");
+    let skip = b.get(&app.url(&format!("/mfa?tx={tx}"))).await;
+    assert_ne!(skip.status, 303, "{}", skip.body);
+
+    // Without the CSRF token nothing changes.
+    let no_csrf = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("new_password", "a-brand-new-passphrase-42"),
+                ("confirm_password", "a-brand-new-passphrase-42"),
+            ],
+        )
+        .await;
+    assert_eq!(no_csrf.error_code().as_deref(), Some("csrf_invalid"));
+
+    // A weak new password is refused with every problem listed at once.
+    let weak = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("new_password", "password"),
+                ("confirm_password", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    assert!(weak.body.contains("at least 12 characters"), "{}", weak.body);
+    assert!(weak.body.contains("commonly used"), "{}", weak.body);
+    assert!(
+        !weak.body.contains("value=\"password\""),
+        "the password is never echoed"
+    );
+
+    // Mismatched confirmation, then the current password again: both refused.
+    let csrf = weak.field("csrf");
+    let mismatch = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("new_password", "a-brand-new-passphrase-42"),
+                ("confirm_password", "a-brand-new-passphrase-43"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status, 400);
+    assert!(mismatch.body.contains("differ"), "{}", mismatch.body);
+    let reused = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("new_password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(reused.status, 400);
+    assert!(reused.body.contains("last 5 passwords"), "{}", reused.body);
+
+    // A good one continues the same sign-in to the portal.
+    let done = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("new_password", "a-brand-new-passphrase-42"),
+                ("confirm_password", "a-brand-new-passphrase-42"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().starts_with(PORTAL_CALLBACK), "{}", done.location());
+
+    // The form cannot be replayed for this sign-in.
+    let replay = b
+        .post(
+            &app.url("/login/password/change"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("new_password", "another-new-passphrase-7"),
+                ("confirm_password", "another-new-passphrase-7"),
+            ],
+        )
+        .await;
+    assert_ne!(replay.status, 303);
+
+    // The old password no longer works; the new one does, with no change asked.
+    let page = b.start(&app, &portal_url(&app)).await;
+    let old = b.submit_credentials(&app, &page, "aging.user", PASSWORD).await;
+    assert_eq!(old.error_code().as_deref(), Some("invalid_credentials"));
+    let page = b.start(&app, &portal_url(&app)).await;
+    let new = b
+        .submit_credentials(&app, &page, "aging.user", "a-brand-new-passphrase-42")
+        .await;
+    assert_eq!(new.status, 303, "{}", new.body);
+    assert!(new.location().starts_with(PORTAL_CALLBACK), "{}", new.location());
+}

@@ -152,3 +152,58 @@ pub async fn password_submit(
         other => login_outcome(&state, other),
     }
 }
+
+fn change_view(state: &AppState, tx: &LoginTx, browser: &str, problems: &[String]) -> Response {
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    pages::render(
+        status,
+        "password_change.html",
+        context! {
+            tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
+            problems => problems.to_vec(), min_length => state.provider.cfg.password.min_length,
+        },
+    )
+}
+
+fn change_due(tx: &LoginTx) -> bool {
+    tx.pending.as_ref().is_some_and(|p| p.must_change_password)
+}
+
+pub async fn change_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let browser = cookie(&headers, csrf::cookie_name(&state));
+    match login::load_tx(&state.provider, &tx_param(q.as_deref()), browser.as_deref(), &ctx.0).await {
+        Ok(tx) if !change_due(&tx) => see_other(&format!("/login?tx={}", tx.id)),
+        Ok(tx) => change_view(&state, &tx, browser.as_deref().unwrap_or(""), &[]),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn change_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, tx, browser) = match posted_tx(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let new = Password::new(form.get("new_password").unwrap_or(""));
+    let confirm = Password::new(form.get("confirm_password").unwrap_or(""));
+    let previous = session_from(&state, &headers);
+    match login::change_expired_password(&state.provider, tx, &new, &confirm, previous, &ctx.0).await {
+        login::Changed::Continue(PasswordOutcome::Retry(tx, f)) => password_view(&state, &tx, &browser, Some(&f)),
+        login::Changed::Continue(other) => login_outcome(&state, other),
+        login::Changed::Retry(tx, problems) => change_view(&state, &tx, &browser, &problems),
+        login::Changed::Page(f) => pages::failure_page(&f),
+    }
+}

@@ -176,8 +176,14 @@ impl TestApp {
     }
 
     pub async fn start(ws: &Workspace, bound: Bound, extra: &str) -> Self {
-        let Bound { listener, port } = bound;
-        let cfg = ws.config(port, extra);
+        let cfg = ws.config(bound.port, extra);
+        Self::start_config(bound, cfg).await
+    }
+
+    /// Starts on a configuration the test has adjusted after parsing (for
+    /// settings inside sections the base configuration already opens).
+    pub async fn start_config(bound: Bound, cfg: Config) -> Self {
+        let Bound { listener, .. } = bound;
         let clock = ManualClock::new();
         let app = App::build_with(cfg, listener, clock.clone()).await.unwrap();
         let addr = app.local_addr();
