@@ -105,6 +105,12 @@ failure_codes! {
         "Tell your IT team and quote the reference below.";
     SsoRedirectLoop => "sso_redirect_loop", 508, "Sign-in was going round in circles, so we stopped it.",
         "Quote the reference below to support; then start again.";
+    RecoveryCodeInvalid => "recovery_code_invalid", 401, "That recovery code is not right.",
+        "Check the code in the message we sent and try again, or ask for a new one.";
+    RecoveryExpired => "recovery_expired", 400, "This password reset has expired.",
+        "Ask for a new code from “Forgot password?”.";
+    RecoveryRateLimited => "recovery_rate_limited", 429, "Too many password resets requested.",
+        "Wait until the time shown, or ask your access manager for help.";
     LoginExpired => "login_expired", 400, "This sign-in page has expired.",
         "Go back to your portal and start again.";
     CsrfInvalid => "csrf_invalid", 403, "This form could not be verified.",

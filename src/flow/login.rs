@@ -67,7 +67,7 @@ pub enum PasswordOutcome {
     Continue(String),
 }
 
-fn binding_of(browser: &str) -> String {
+pub(crate) fn binding_of(browser: &str) -> String {
     crypto::token_digest(browser)
 }
 

@@ -8,6 +8,7 @@ pub mod federation;
 pub mod login;
 pub mod logout;
 pub mod mfa;
+pub mod recovery;
 pub mod saml;
 
 use crate::diagnostics::FailureCode;

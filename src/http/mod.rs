@@ -45,6 +45,14 @@ pub fn router(state: AppState) -> Router {
             "/login/password/change",
             get(routes::login::change_page).post(routes::login::change_submit),
         )
+        .route(
+            "/recover",
+            get(routes::recover::request_page).post(routes::recover::request_submit),
+        )
+        .route(
+            "/recover/reset",
+            get(routes::recover::reset_page).post(routes::recover::reset_submit),
+        )
         .route("/mfa", get(routes::mfa::verify_page).post(routes::mfa::verify_submit))
         .route(
             "/mfa/enroll",

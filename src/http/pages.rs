@@ -27,6 +27,9 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
         ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
+        ("recover.html", include_str!("../../templates/recover.html")),
+        ("recover_reset.html", include_str!("../../templates/recover_reset.html")),
+        ("recover_done.html", include_str!("../../templates/recover_done.html")),
         (
             "password_change.html",
             include_str!("../../templates/password_change.html"),
@@ -60,6 +63,7 @@ pub fn failure_context(f: &Failure) -> Value {
         reference => f.reference.clone(),
         title => f.code.title(),
         next_step => f.code.next_step(),
+        detail => f.user_detail.clone(),
     }
 }
 

@@ -228,6 +228,16 @@ pub fn mask(target: &str) -> String {
 }
 
 impl Mfa {
+    /// The code senders (also used by password recovery).
+    pub fn delivery(&self) -> &delivery::Delivery {
+        &self.delivery
+    }
+
+    /// The keyed MAC one-time codes are stored under.
+    pub fn mac(&self) -> &crypto::Mac {
+        &self.mac
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         sql: Sql,

@@ -63,3 +63,19 @@ pub fn otp_ip_hourly(ip: &str) -> String {
 pub fn otp_tries(account_id: &str, method_id: &str, issued: i64) -> String {
     format!("otp-tries:{account_id}:{method_id}:{issued}")
 }
+
+pub fn recovery(id_digest: &str) -> String {
+    format!("recover:{id_digest}")
+}
+
+pub fn recovery_tries(id_digest: &str) -> String {
+    format!("recover-tries:{id_digest}")
+}
+
+pub fn recovery_requests(who_digest: &str) -> String {
+    format!("recover-requests:{who_digest}")
+}
+
+pub fn recovery_ip(ip: &str) -> String {
+    format!("recover-ip:{ip}")
+}

@@ -16,6 +16,7 @@ mod mfa_oob;
 mod mfa_settings;
 mod mfa_webauthn;
 mod oidc_flow;
+mod recovery;
 mod ops;
 mod saml_fixtures;
 mod sessions;

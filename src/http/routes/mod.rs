@@ -5,6 +5,7 @@ pub mod login;
 pub mod mfa;
 pub mod oauth;
 pub mod ops;
+pub mod recover;
 pub mod sso;
 pub mod verify;
 
