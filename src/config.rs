@@ -251,6 +251,7 @@ pub struct RawLockout {
     pub max_failures: u32,
     pub window: String,
     pub duration: String,
+    pub per_ip_failures: u32,
 }
 impl Default for RawLockout {
     fn default() -> Self {
@@ -258,6 +259,7 @@ impl Default for RawLockout {
             max_failures: 5,
             window: "15m".into(),
             duration: "15m".into(),
+            per_ip_failures: 50,
         }
     }
 }
@@ -515,6 +517,9 @@ pub struct Login {
 #[derive(Debug, Clone)]
 pub struct Lockout {
     pub max_failures: u32,
+    /// Wrong passwords from one network address, across all usernames,
+    /// within `window` before that address is refused (`too_many_attempts`).
+    pub per_ip_failures: u32,
     pub window: Duration,
     pub duration: Duration,
 }
@@ -1292,7 +1297,14 @@ impl RawConfig {
                 message: "must be at least 1".into(),
             });
         }
+        if self.lockout.per_ip_failures == 0 {
+            problems.push(Problem {
+                key: "lockout.per_ip_failures".into(),
+                message: "must be at least 1".into(),
+            });
+        }
         let lockout = Lockout {
+            per_ip_failures: self.lockout.per_ip_failures,
             max_failures: self.lockout.max_failures,
             window: duration(problems, "lockout.window", &self.lockout.window),
             duration: duration(problems, "lockout.duration", &self.lockout.duration),

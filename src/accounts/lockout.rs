@@ -47,6 +47,7 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             max_failures: 3,
+            per_ip_failures: 50,
             window: Duration::from_secs(600),
             duration: Duration::from_secs(900),
         }

@@ -47,6 +47,8 @@ failure_codes! {
         "Wait until the time shown, or ask your access manager to unlock it.";
     AccountDisabled => "account_disabled", 403, "This account is disabled.",
         "Ask your organization's access manager or our support desk to re-enable it.";
+    TooManyAttempts => "too_many_attempts", 429, "Too many sign-in attempts from your network.",
+        "Wait until the time shown, then try again; your account itself is not locked.";
     PasswordExpired => "password_expired", 403, "Your password has expired.",
         "Choose a new password to continue.";
     WrongPortal => "wrong_portal", 403, "This account belongs to a different portal.",

@@ -352,7 +352,21 @@ pub async fn password(
         .username(name.clone())
         .client(client.clone());
 
-    let account = match p.accounts.authenticate(&username, password).await {
+    if let Some(f) = ip_throttled(p, ctx, &base).await {
+        return PasswordOutcome::Page(f);
+    }
+    let result = p.accounts.authenticate(&username, password).await;
+    if matches!(
+        result,
+        Err(AuthError::InvalidCredentials { .. } | AuthError::Locked { .. })
+    ) && let Some(ip) = ctx.ip.as_deref()
+        && let Err(e) =
+            p.kv.incr_window(&keys::login_ip_failures(ip), p.cfg.lockout.window)
+                .await
+    {
+        log_store_error(&e);
+    }
+    let account = match result {
         Ok(a) => a,
         Err(AuthError::InvalidCredentials {
             attempts_left,
@@ -434,6 +448,35 @@ pub async fn password(
         return password_expired(p, tx, &account, pending, ctx).await;
     }
     super::mfa::after_primary(p, tx, &account, pending, previous, ctx).await
+}
+
+/// `too_many_attempts` when this network address has sent more wrong
+/// passwords (over all usernames) than `lockout.per_ip_failures` within the
+/// window. Checked before the password, so a blocked address costs no hash.
+async fn ip_throttled(p: &Provider, ctx: &RequestContext, base: &Event) -> Option<Failure> {
+    let ip = ctx.ip.as_deref()?;
+    let key = keys::login_ip_failures(ip);
+    let failures: i64 = match p.kv.get(&key).await {
+        Ok(v) => v.and_then(|v| v.parse().ok()).unwrap_or(0),
+        Err(e) => return Some(unavailable(p, ctx, e).await),
+    };
+    if failures < i64::from(p.cfg.lockout.per_ip_failures) {
+        return None;
+    }
+    let left = p.kv.ttl(&key).await.ok().flatten().unwrap_or(60).max(1);
+    let until = p.clock.now() + left;
+    let f = fail(
+        p,
+        ctx,
+        FailureCode::TooManyAttempts,
+        base.clone()
+            .detail("ip_failures", failures)
+            .detail("per_ip_failures", p.cfg.lockout.per_ip_failures)
+            .detail("blocked_until", clock::rfc3339(until))
+            .detail("password_checked", false),
+    )
+    .await;
+    Some(f.detail(format!("Try again after {}.", clock::hh_mm_utc(until))))
 }
 
 /// The password was right but is past its maximum age: record it, keep the

@@ -79,3 +79,7 @@ pub fn recovery_requests(who_digest: &str) -> String {
 pub fn recovery_ip(ip: &str) -> String {
     format!("recover-ip:{ip}")
 }
+
+pub fn login_ip_failures(ip: &str) -> String {
+    format!("login-ip-failures:{ip}")
+}

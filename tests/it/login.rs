@@ -424,3 +424,41 @@ async fn an_expired_password_must_be_changed_to_a_good_new_one_before_the_portal
     assert_eq!(new.status, 303, "{}", new.body);
     assert!(new.location().starts_with(PORTAL_CALLBACK), "{}", new.location());
 }
+
+#[tokio::test]
+async fn one_address_spraying_many_usernames_is_stopped_without_locking_anyone() {
+    let ws = Workspace::new();
+    let bound = TestApp::bind().await;
+    let mut cfg = ws.config(bound.port, "");
+    cfg.lockout.per_ip_failures = 4;
+    let app = TestApp::start_config(bound, cfg).await;
+    app.provider_account("victim.one").await;
+    let b = Browser::new();
+
+    // One wrong guess each at four names (real or not): no account locks...
+    for name in ["victim.one", "ghost.a", "ghost.b", "ghost.c"] {
+        let r = b.login(&app, &portal_url(&app), name, "Summer2026!").await;
+        assert_eq!(r.error_code().as_deref(), Some("invalid_credentials"), "{name}");
+    }
+    // ...but the address is refused before any password is checked, even
+    // a right one, and the page says the account is not the problem.
+    let blocked = b.login(&app, &portal_url(&app), "victim.one", PASSWORD).await;
+    assert_eq!(blocked.status, 429, "{}", blocked.body);
+    assert_eq!(blocked.error_code().as_deref(), Some("too_many_attempts"));
+    assert!(blocked.body.contains("Try again after"), "{}", blocked.body);
+    let ev = &app.events(&blocked.reference().unwrap()).await[0];
+    assert!(
+        ev.detail.contains("\"ip_failures\":4") && ev.detail.contains("\"password_checked\":false"),
+        "{}",
+        ev.detail
+    );
+    // The victim's own account is not locked (one failure of five).
+    let username = gatehouse::accounts::Username::parse("victim.one").unwrap();
+    let ok = app
+        .state
+        .provider
+        .accounts
+        .authenticate(&username, &gatehouse::accounts::Password::new(PASSWORD))
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
