@@ -428,6 +428,16 @@ impl Accounts {
         }
     }
 
+    /// Active and inactive accounts using this email address.
+    pub async fn by_email(&self, email: &EmailAddress) -> Result<Vec<Account>, store::Error> {
+        let mut out = Vec::new();
+        for rec in self.sql.accounts_by_email(email.as_str()).await? {
+            let m = self.sql.memberships(&rec.id).await?;
+            out.push(Account::from_records(rec, m)?);
+        }
+        Ok(out)
+    }
+
     /// Looks up by username, or by id when the argument is an account id.
     pub async fn find(&self, who: &str) -> Result<Option<Account>, store::Error> {
         if AccountId::parse(who).is_some()

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Account, Password, PasswordRejected, Status};
+use crate::accounts::{Account, EmailAddress, Password, PasswordRejected, Status};
 use crate::audit::{Event, RequestContext};
 use crate::crypto;
 use crate::diagnostics::FailureCode;
@@ -87,35 +87,18 @@ pub async fn request(p: &Provider, who: &str, browser: &str, tx: Option<String>,
     if who.is_empty() || who.len() > 254 {
         return Requested::Retry("Enter your username or the email address on your account.".into());
     }
-    let hour = Duration::from_secs(3600);
-    let name_key = keys::recovery_requests(&crypto::token_digest(&who.to_lowercase()));
-    let throttles = [(name_key, PER_NAME_HOUR, "requests per hour for this name")]
-        .into_iter()
-        .chain(ctx.ip.as_deref().map(|ip| {
-            (
-                keys::recovery_ip(ip),
-                PER_IP_HOUR,
-                "requests per hour from this network address",
-            )
-        }));
-    for (key, limit, what) in throttles {
-        let n = match p.kv.incr_window(&key, hour).await {
-            Ok(n) => n,
-            Err(e) => return Requested::Page(unavailable(p, ctx, e).await),
-        };
-        if n > limit {
-            let left = p.kv.ttl(&key).await.ok().flatten().unwrap_or(3600).max(1);
-            let ev = Event::failure(FailureCode::RecoveryRateLimited)
-                .detail("limit", what)
-                .detail("retry_after_seconds", left);
-            let until = crate::clock::hh_mm_utc(p.clock.now() + left);
-            let f = Failure::new(FailureCode::RecoveryRateLimited, p.audit.record(ev, ctx).await)
-                .detail(format!("You can ask again after {until}."));
-            return Requested::Page(f);
-        }
+    if let Some(f) = throttled(p, "reset", who, ctx).await {
+        return Requested::Page(f);
     }
-    let account = match p.accounts.find(who).await {
-        Ok(a) => a.filter(|a| a.status == Status::Active),
+    let account = match reset_target(p, who).await {
+        Ok(Target::One(a)) => Some(a),
+        Ok(Target::None) => None,
+        Ok(Target::Several(accounts)) => {
+            // One address, several accounts: which to reset is the user's
+            // choice, so the address gets its usernames instead of a code.
+            send_usernames(p, who, &accounts, ctx.clone());
+            None
+        }
         Err(e) => return Requested::Page(unavailable(p, ctx, e).await),
     };
     let id = crypto::random_token();
@@ -146,6 +129,123 @@ pub async fn request(p: &Provider, who: &str, browser: &str, tx: Option<String>,
     }
     p.audit.record(ev, ctx).await;
     Requested::Started(id)
+}
+
+enum Target {
+    None,
+    One(Box<Account>),
+    Several(Vec<Account>),
+}
+
+/// The active account a typed username or email names.
+async fn reset_target(p: &Provider, who: &str) -> Result<Target, store::Error> {
+    if let Some(a) = p.accounts.find(who).await? {
+        return Ok(if a.status == Status::Active {
+            Target::One(Box::new(a))
+        } else {
+            Target::None
+        });
+    }
+    let Ok(email) = EmailAddress::parse(who) else {
+        return Ok(Target::None);
+    };
+    let mut active: Vec<Account> = p
+        .accounts
+        .by_email(&email)
+        .await?
+        .into_iter()
+        .filter(|a| a.status == Status::Active)
+        .collect();
+    Ok(match active.len() {
+        0 => Target::None,
+        1 => Target::One(Box::new(active.remove(0))),
+        _ => Target::Several(active),
+    })
+}
+
+/// `recovery_rate_limited` past `PER_NAME_HOUR` requests for what was
+/// typed (whether or not it names an account) or `PER_IP_HOUR` from the
+/// address.
+async fn throttled(p: &Provider, scope: &str, typed: &str, ctx: &RequestContext) -> Option<Failure> {
+    let hour = Duration::from_secs(3600);
+    let name_key = keys::recovery_requests(&crypto::token_digest(&format!("{scope}:{}", typed.to_lowercase())));
+    let throttles = [(name_key, PER_NAME_HOUR, "requests per hour for this name")]
+        .into_iter()
+        .chain(ctx.ip.as_deref().map(|ip| {
+            (
+                keys::recovery_ip(ip),
+                PER_IP_HOUR,
+                "requests per hour from this network address",
+            )
+        }));
+    for (key, limit, what) in throttles {
+        let n = match p.kv.incr_window(&key, hour).await {
+            Ok(n) => n,
+            Err(e) => return Some(unavailable(p, ctx, e).await),
+        };
+        if n > limit {
+            let left = p.kv.ttl(&key).await.ok().flatten().unwrap_or(3600).max(1);
+            let ev = Event::failure(FailureCode::RecoveryRateLimited)
+                .detail("scope", scope.to_string())
+                .detail("limit", what)
+                .detail("retry_after_seconds", left);
+            let until = crate::clock::hh_mm_utc(p.clock.now() + left);
+            return Some(
+                Failure::new(FailureCode::RecoveryRateLimited, p.audit.record(ev, ctx).await)
+                    .detail(format!("You can ask again after {until}.")),
+            );
+        }
+    }
+    None
+}
+
+/// "Forgot username?": the usernames of the active accounts using this
+/// address are sent to it. The answer is the same whatever matched.
+pub async fn remind_usernames(p: &Provider, typed: &str, ctx: &RequestContext) -> Result<(), Failure> {
+    let typed = typed.trim();
+    let Ok(email) = EmailAddress::parse(typed) else {
+        let ev = Event::failure(FailureCode::InvalidRequest).detail("reason", "not an email address");
+        return Err(Failure::new(FailureCode::InvalidRequest, p.audit.record(ev, ctx).await)
+            .detail("Enter the email address on your account."));
+    };
+    if let Some(f) = throttled(p, "username", email.as_str(), ctx).await {
+        return Err(f);
+    }
+    let accounts: Vec<Account> = match p.accounts.by_email(&email).await {
+        Ok(all) => all.into_iter().filter(|a| a.status == Status::Active).collect(),
+        Err(e) => return Err(unavailable(p, ctx, e).await),
+    };
+    p.audit
+        .record(
+            Event::new("username_reminder_requested").detail("matched_accounts", accounts.len()),
+            ctx,
+        )
+        .await;
+    if !accounts.is_empty() {
+        send_usernames(p, email.as_str(), &accounts, ctx.clone());
+    }
+    Ok(())
+}
+
+fn send_usernames(p: &Provider, to: &str, accounts: &[Account], ctx: RequestContext) {
+    let delivery = p.mfa.delivery().clone();
+    let audit = p.audit.clone();
+    let to = to.to_string();
+    let names: Vec<String> = accounts.iter().map(|a| format!("  {}", a.username)).collect();
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.as_str().to_string()).collect();
+    tokio::spawn(async move {
+        let body = format!(
+            "The accounts using this email address:\n\n{}\n\nSign in with one of them, or use \"Forgot password?\" with it to choose a new password. If you did not ask, ignore this message.\n",
+            names.join("\n")
+        );
+        let ev = match delivery.email(&to, "Your username", &body).await {
+            Ok(()) => Event::new("username_reminder_sent").detail("accounts", ids),
+            Err(answer) => Event::failure(FailureCode::MfaDeliveryFailed)
+                .detail("purpose", "username reminder")
+                .detail("answer", answer),
+        };
+        audit.record(ev, &ctx).await;
+    });
 }
 
 /// Sends the code by email (or SMS when only that is configured), off the

@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::recover::request_page).post(routes::recover::request_submit),
         )
         .route(
+            "/recover/username",
+            get(routes::recover::username_page).post(routes::recover::username_submit),
+        )
+        .route(
             "/recover/reset",
             get(routes::recover::reset_page).post(routes::recover::reset_submit),
         )

@@ -31,6 +31,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("recover_reset.html", include_str!("../../templates/recover_reset.html")),
         ("recover_done.html", include_str!("../../templates/recover_done.html")),
         (
+            "recover_username.html",
+            include_str!("../../templates/recover_username.html"),
+        ),
+        (
             "password_change.html",
             include_str!("../../templates/password_change.html"),
         ),

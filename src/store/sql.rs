@@ -261,6 +261,16 @@ impl Sql {
         row.map(|r| account_from_row(&r)).transpose().map_err(db)
     }
 
+    /// Accounts whose email matches, ignoring case.
+    pub async fn accounts_by_email(&self, email: &str) -> Result<Vec<AccountRecord>, Error> {
+        let rows = sqlx::query(select_accounts!("WHERE lower(email) = lower($1) ORDER BY username"))
+            .bind(email)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(account_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
     pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, Error> {
         let row = sqlx::query(select_accounts!("WHERE id = $1"))
             .bind(id)

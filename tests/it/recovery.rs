@@ -240,3 +240,85 @@ async fn reset_codes_cannot_be_guessed_or_requested_without_limit() {
     let ok = b.login(&app, &portal_url(&app), "target.user", PASSWORD).await;
     assert_eq!(ok.status, 303, "{}", ok.body);
 }
+
+async fn account_with_email(app: &TestApp, username: &str, email: &str) {
+    use gatehouse::accounts::{NewAccount, Password};
+    app.state
+        .provider
+        .accounts
+        .create(
+            NewAccount {
+                username: username.into(),
+                email: email.into(),
+                phone: None,
+                account_type: gatehouse::config::AccountType::Provider,
+                org: None,
+                roles: Vec::new(),
+                password: Password::new(PASSWORD),
+            },
+            &app.state.provider.cfg.orgs,
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn forgotten_usernames_go_to_the_address_on_file_and_email_resets_pick_one_account() {
+    let smtp = SmtpSink::start();
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(&ws, &email_extra(&smtp)).await;
+    account_with_email(&app, "sam.front.desk", "shared@clinic.example").await;
+    account_with_email(&app, "sam.billing", "shared@clinic.example").await;
+    account_with_email(&app, "solo.user", "solo@clinic.example").await;
+    let b = Browser::new();
+
+    // Forgot username: the same page whether or not the address is known.
+    let form = b.get(&app.url("/recover/username")).await;
+    let ask_names = |email: &'static str| {
+        let csrf = form.field("csrf");
+        let b = &b;
+        let app = &app;
+        async move {
+            b.post(&app.url("/recover/username"), &[("csrf", &csrf), ("email", email)])
+                .await
+        }
+    };
+    let unknown = ask_names("nobody@clinic.example").await;
+    let known = ask_names("Shared@clinic.example").await;
+    assert_eq!((unknown.status, known.status), (200, 200));
+    assert_eq!(
+        unknown.body.replace("nobody@clinic.example", "E"),
+        known.body.replace("Shared@clinic.example", "E")
+    );
+    let mail = smtp.wait_for(1).await;
+    let body = mail["body"].as_str().unwrap();
+    assert!(
+        body.contains("sam.front.desk") && body.contains("sam.billing"),
+        "{body}"
+    );
+    assert!(!body.contains("solo.user"));
+    let forged = b
+        .post(&app.url("/recover/username"), &[("email", "shared@clinic.example")])
+        .await;
+    assert_eq!(forged.error_code().as_deref(), Some("csrf_invalid"));
+
+    // A reset asked for by email: one account behind it gets a code...
+    let request = b.get(&app.url("/recover")).await;
+    let page = ask(&b, &app, &request, "SOLO@clinic.example").await;
+    let mail = smtp.wait_for(2).await;
+    assert_eq!(mail["to"], serde_json::json!(["solo@clinic.example"]));
+    let code = code_in(mail["body"].as_str().unwrap());
+    assert_eq!(submit(&b, &app, &page, &code, NEW).await.status, 200);
+    let ok = b.login(&app, &portal_url(&app), "solo.user", NEW).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+
+    // ...several get their usernames (the user picks), and no code.
+    let page = ask(&b, &app, &request, "shared@clinic.example").await;
+    let mail = smtp.wait_for(3).await;
+    let body = mail["body"].as_str().unwrap();
+    assert!(body.contains("sam.billing") && !body.contains("reset code"), "{body}");
+    let guess = submit(&b, &app, &page, "123456", NEW).await;
+    assert_eq!(guess.error_code().as_deref(), Some("recovery_code_invalid"));
+    assert_eq!(smtp.messages().len(), 3);
+}

@@ -164,3 +164,34 @@ pub async fn reset_submit(
         Reseted::Page(f) => pages::failure_page(&f),
     }
 }
+
+pub async fn username_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let page = pages::render(
+        StatusCode::OK,
+        "recover_username.html",
+        context! { csrf => csrf::token(&state, &browser) },
+    );
+    with_cookies(page, new_cookie)
+}
+
+pub async fn username_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, _) = match posted(&state, &headers, form, &ctx).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let typed = form.get("email").unwrap_or("");
+    match recovery::remind_usernames(&state.provider, typed, &ctx.0).await {
+        Ok(()) => pages::render(
+            StatusCode::OK,
+            "recover_username.html",
+            context! { sent => true, email => typed.trim() },
+        ),
+        Err(f) => pages::failure_page(&f),
+    }
+}
