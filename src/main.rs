@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         action: AccountCmd,
     },
+    /// Import identity records people activate accounts against:
+    /// `import members FILE.csv` (member_id,date_of_birth,name,email,phone)
+    /// or `import providers FILE.csv` (npi,tin,name,email,phone).
+    Import {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        #[arg(value_enum)]
+        kind: ImportKind,
+        file: std::path::PathBuf,
+    },
     /// Manage ID-token signing keys.
     Keys {
         #[command(flatten)]
@@ -49,6 +59,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysCmd,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportKind {
+    Members,
+    Providers,
 }
 
 #[derive(Subcommand)]
@@ -165,7 +181,41 @@ async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let cfg = load(&cfg)?;
             keys(&cfg, action)
         }
+        Command::Import { cfg, kind, file } => {
+            let cfg = load(&cfg)?;
+            let c = Components::open(cfg, Arc::new(SystemClock)).await.map_err(fail)?;
+            import(c, kind, &file).await
+        }
     }
+}
+
+/// Imports a CSV of identity records: every bad row is reported by line,
+/// the good ones are kept. Exit status 1 when any row was refused.
+async fn import(c: Components, kind: ImportKind, file: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    use gatehouse::accounts::records::RecordKind;
+    let kind = match kind {
+        ImportKind::Members => RecordKind::Member,
+        ImportKind::Providers => RecordKind::Provider,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+    let (imported, bad) = c
+        .accounts
+        .import_records(kind, &text)
+        .await
+        .map_err(|e| fail(format!("{}: {e}", file.display())))?;
+    for r in &bad {
+        if r.line > 0 {
+            eprintln!("{}:{}: {}", file.display(), r.line, r.reason);
+        } else {
+            eprintln!("{}: {}", file.display(), r.reason);
+        }
+    }
+    println!("{imported} {} record(s) imported, {} refused", kind.as_str(), bad.len());
+    Ok(if bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Registers the SIGTERM handler now; the returned future resolves on

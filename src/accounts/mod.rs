@@ -4,6 +4,7 @@
 
 pub mod lockout;
 pub mod policy;
+pub mod records;
 pub mod password;
 
 use std::sync::Arc;
@@ -331,6 +332,51 @@ impl Accounts {
             .set_password(account.id.as_str(), &account.username, &hash, self.clock.now())
             .await
             .map_err(PasswordRejected::Store)
+    }
+
+    /// Imports a CSV of identity records: returns how many were stored and
+    /// the rows refused (line 0: refused as a whole, e.g. already activated).
+    /// `Err` when the file as a whole is unusable (no header, wrong columns).
+    pub async fn import_records(
+        &self,
+        kind: records::RecordKind,
+        text: &str,
+    ) -> Result<(usize, Vec<records::Rejected>), String> {
+        let now = self.clock.now();
+        let today = crate::clock::rfc3339(now);
+        let (ok, mut bad) = records::parse(kind, text, today.get(..10).unwrap_or(""))?;
+        let mut imported = 0;
+        for r in &ok {
+            let row = store::sql::IdentityRecordRow {
+                id: crate::crypto::hex(&crate::crypto::random_bytes::<16>()),
+                kind: kind.as_str().into(),
+                key: r.key.clone(),
+                proof: r.proof.clone(),
+                name: r.name.clone(),
+                email: r.email.clone(),
+                phone: r.phone.clone(),
+                account_id: None,
+            };
+            if self
+                .sql
+                .upsert_identity_record(&row, now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                imported += 1;
+            } else {
+                bad.push(records::Rejected {
+                    line: 0,
+                    reason: format!("`{}` is already activated: left unchanged", r.key),
+                });
+            }
+        }
+        Ok((imported, bad))
+    }
+
+    /// The account database (identity records live beside the accounts).
+    pub fn sql(&self) -> &Sql {
+        &self.sql
     }
 
     pub fn hasher(&self) -> &password::Hasher {

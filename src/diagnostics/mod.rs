@@ -107,6 +107,16 @@ failure_codes! {
         "Tell your IT team and quote the reference below.";
     SsoRedirectLoop => "sso_redirect_loop", 508, "Sign-in was going round in circles, so we stopped it.",
         "Quote the reference below to support; then start again.";
+    ActivationMismatch => "activation_mismatch", 400, "These details do not match our records.",
+        "Check them against your member ID card (or your NPI and TIN) and try again.";
+    ActivationCodeInvalid => "activation_code_invalid", 401, "That activation code is not right.",
+        "Check the code in the message we sent and try again, or start activation again.";
+    ActivationExpired => "activation_expired", 400, "This activation has expired.",
+        "Start activation again.";
+    ActivationRateLimited => "activation_rate_limited", 429, "Too many activation attempts.",
+        "Wait until the time shown, or call our support desk.";
+    AlreadyActivated => "already_activated", 409, "An account already exists for these details.",
+        "Sign in with it, or use “Forgot password?” if you no longer know the password.";
     RecoveryCodeInvalid => "recovery_code_invalid", 401, "That recovery code is not right.",
         "Check the code in the message we sent and try again, or ask for a new one.";
     RecoveryExpired => "recovery_expired", 400, "This password reset has expired.",

@@ -4,6 +4,7 @@
 //! HTTP layer renders.
 
 pub mod account;
+pub mod activation;
 pub mod federation;
 pub mod login;
 pub mod logout;

@@ -45,6 +45,17 @@ pub fn router(state: AppState) -> Router {
             "/login/password/change",
             get(routes::login::change_page).post(routes::login::change_submit),
         )
+        .route("/activate", get(routes::activate::page))
+        .route("/activate/member", post(routes::activate::member))
+        .route("/activate/provider", post(routes::activate::provider))
+        .route(
+            "/activate/verify",
+            get(routes::activate::code_page).post(routes::activate::code_submit),
+        )
+        .route(
+            "/activate/account",
+            get(routes::activate::account_page).post(routes::activate::account_submit),
+        )
         .route(
             "/recover",
             get(routes::recover::request_page).post(routes::recover::request_submit),

@@ -27,6 +27,13 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
         ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
+        ("activate.html", include_str!("../../templates/activate.html")),
+        ("activate_code.html", include_str!("../../templates/activate_code.html")),
+        (
+            "activate_account.html",
+            include_str!("../../templates/activate_account.html"),
+        ),
+        ("activate_done.html", include_str!("../../templates/activate_done.html")),
         ("recover.html", include_str!("../../templates/recover.html")),
         ("recover_reset.html", include_str!("../../templates/recover_reset.html")),
         ("recover_done.html", include_str!("../../templates/recover_done.html")),

@@ -83,3 +83,19 @@ pub fn recovery_ip(ip: &str) -> String {
 pub fn login_ip_failures(ip: &str) -> String {
     format!("login-ip-failures:{ip}")
 }
+
+pub fn activation(id_digest: &str) -> String {
+    format!("activate:{id_digest}")
+}
+
+pub fn activation_failures(kind: &str, key_digest: &str) -> String {
+    format!("activate-failures:{kind}:{key_digest}")
+}
+
+pub fn activation_ip(ip: &str) -> String {
+    format!("activate-ip:{ip}")
+}
+
+pub fn activation_tries(id_digest: &str) -> String {
+    format!("activate-tries:{id_digest}")
+}

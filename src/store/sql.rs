@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "password-history",
         include_str!("../../migrations/0005_password_history.sql"),
     ),
+    (
+        6,
+        "identity-records",
+        include_str!("../../migrations/0006_identity_records.sql"),
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -736,4 +741,116 @@ fn is_comment_only(statement: &str) -> bool {
     statement
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+}
+
+/// An imported identity record (see `accounts::records`).
+#[derive(Debug, Clone)]
+pub struct IdentityRecordRow {
+    pub id: String,
+    pub kind: String,
+    pub key: String,
+    pub proof: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub account_id: Option<String>,
+}
+
+impl Sql {
+    /// Adds or updates (by member id / NPI) a record not yet activated.
+    /// Returns false when the record exists and is already activated.
+    pub async fn upsert_identity_record(&self, r: &IdentityRecordRow, at: i64) -> Result<bool, Error> {
+        let (find, update, insert) = if r.kind == "member" {
+            (
+                "SELECT id, account_id FROM identity_records WHERE kind = $1 AND member_id = $2",
+                "UPDATE identity_records SET date_of_birth = $1, name = $2, email = $3, phone = $4, imported_at = $5 WHERE id = $6",
+                "INSERT INTO identity_records (id, kind, member_id, date_of_birth, name, email, phone, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+        } else {
+            (
+                "SELECT id, account_id FROM identity_records WHERE kind = $1 AND npi = $2",
+                "UPDATE identity_records SET tin = $1, name = $2, email = $3, phone = $4, imported_at = $5 WHERE id = $6",
+                "INSERT INTO identity_records (id, kind, npi, tin, name, email, phone, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+        };
+        let existing: Option<(String, Option<String>)> = sqlx::query_as(find)
+            .bind(&r.kind)
+            .bind(&r.key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match existing {
+            Some((_, Some(_))) => Ok(false),
+            Some((id, None)) => {
+                sqlx::query(update)
+                    .bind(&r.proof)
+                    .bind(&r.name)
+                    .bind(&r.email)
+                    .bind(&r.phone)
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?;
+                Ok(true)
+            }
+            None => {
+                sqlx::query(insert)
+                    .bind(&r.id)
+                    .bind(&r.kind)
+                    .bind(&r.key)
+                    .bind(&r.proof)
+                    .bind(&r.name)
+                    .bind(&r.email)
+                    .bind(&r.phone)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The record of this kind whose member id / NPI is `key`.
+    pub async fn identity_record(&self, kind: &str, key: &str) -> Result<Option<IdentityRecordRow>, Error> {
+        let sql = if kind == "member" {
+            "SELECT id, kind, member_id AS k, date_of_birth AS p, name, email, phone, account_id FROM identity_records WHERE kind = 'member' AND member_id = $1"
+        } else {
+            "SELECT id, kind, npi AS k, tin AS p, name, email, phone, account_id FROM identity_records WHERE kind = 'provider' AND npi = $1"
+        };
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(IdentityRecordRow {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                key: r.try_get("k")?,
+                proof: r.try_get("p")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+                phone: r.try_get("phone")?,
+                account_id: r.try_get("account_id")?,
+            })
+        })
+        .transpose()
+        .map_err(db)
+    }
+
+    /// Links a record to its new account, once: false if already linked.
+    pub async fn activate_identity_record(&self, id: &str, account_id: &str, at: i64) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE identity_records SET account_id = $1, activated_at = $2 WHERE id = $3 AND account_id IS NULL",
+        )
+        .bind(account_id)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -242,3 +242,68 @@ fn serve_starts_on_defaults_and_says_where_it_listens() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn import_reports_bad_rows_by_line_and_keeps_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{0}/db.sqlite\"\n[keys]\ndir = \"{0}/certs\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let members = dir.path().join("members.csv");
+    std::fs::write(
+        &members,
+        "member_id,date_of_birth,name,email,phone\n\
+         M1001,1980-04-01,\"Doe, Jane\",jane@example.org,\n\
+         M1002,1980-02-30,Bad Date,bad@example.org,\n\
+         M1003,1975-06-15,Sam Smith,,+15551234567\n\
+         M1004,1990-01-01,No Contact,,\n",
+    )
+    .unwrap();
+    let import = |kind: &str, file: &std::path::Path| {
+        gatehouse()
+            .args(["import", "-c"])
+            .arg(&cfg)
+            .arg(kind)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = import("members", &members);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("2 member record(s) imported, 2 refused"), "{stdout}");
+    assert!(stderr.contains("members.csv:3: date_of_birth `1980-02-30`"), "{stderr}");
+    assert!(
+        stderr.contains("members.csv:5: an email or a phone is needed"),
+        "{stderr}"
+    );
+
+    // Importing again updates in place (no duplicates); a wrong header is
+    // refused as a whole with the expected columns named.
+    let again = import("members", &members);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("2 member record(s) imported"));
+    let out = import("providers", &members);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no `npi` column"),
+        "{:?}",
+        out
+    );
+
+    let providers = dir.path().join("providers.csv");
+    std::fs::write(
+        &providers,
+        "npi,tin,name,email,phone\n1234567893,12-3456789,Dr Who,who@clinic.example,\n1234567890,123456789,Bad Npi,x@clinic.example,\n",
+    )
+    .unwrap();
+    let out = import("providers", &providers);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 provider record(s) imported, 1 refused"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("providers.csv:3: npi `1234567890`"));
+}

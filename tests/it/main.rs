@@ -5,6 +5,7 @@
 
 mod support;
 
+mod activation;
 mod cli;
 mod federation_oidc;
 mod federation_saml;

@@ -1,6 +1,7 @@
 //! Handlers, grouped by audience.
 
 pub mod account;
+pub mod activate;
 pub mod login;
 pub mod mfa;
 pub mod oauth;

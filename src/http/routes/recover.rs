@@ -69,7 +69,7 @@ pub async fn request_page(State(state): State<AppState>, headers: HeaderMap, Raw
     )
 }
 
-async fn posted(
+pub(super) async fn posted(
     state: &AppState,
     headers: &HeaderMap,
     form: Result<FormPairs, FormError>,
