@@ -85,7 +85,8 @@ impl Components {
             cfg.lockout.clone(),
             cfg.password.clone(),
             clock.clone(),
-        );
+        )
+        .with_org_policies(&cfg.orgs);
         let sessions = SessionStore::new(
             kv.clone(),
             cfg.session.idle_timeout,

@@ -320,6 +320,17 @@ pub struct RawOrg {
     pub default_roles: Vec<String>,
     pub account_type: String,
     pub connection: Option<RawConnection>,
+    /// Stricter (or looser) password rules for this organization's accounts.
+    pub password: Option<RawPasswordOverride>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPasswordOverride {
+    pub min_length: Option<usize>,
+    pub min_classes: Option<usize>,
+    pub history: Option<usize>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -675,6 +686,36 @@ pub struct Org {
     /// The account type given to accounts provisioned from this org's IdP.
     pub account_type: AccountType,
     pub connection: Option<Connection>,
+    pub password: PasswordOverride,
+}
+
+/// An organization's changes to the global `[password]` policy.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordOverride {
+    pub min_length: Option<usize>,
+    pub min_classes: Option<usize>,
+    pub history: Option<usize>,
+    pub max_age: Option<Duration>,
+}
+
+impl Password {
+    /// This policy with an organization's overrides applied.
+    pub fn with(&self, o: &PasswordOverride) -> Password {
+        let mut p = self.clone();
+        if let Some(v) = o.min_length {
+            p.min_length = v;
+        }
+        if let Some(v) = o.min_classes {
+            p.min_classes = v;
+        }
+        if let Some(v) = o.history {
+            p.history = v;
+        }
+        if o.max_age.is_some() {
+            p.max_age = o.max_age;
+        }
+        p
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1480,7 +1521,34 @@ impl RawConfig {
             let connection = ro
                 .connection
                 .and_then(|c| validate_connection(problems, &format!("org[{i}].connection"), c));
+            let password = match ro.password {
+                None => PasswordOverride::default(),
+                Some(po) => {
+                    if po.min_length.is_some_and(|n| !(8..=256).contains(&n)) {
+                        problems.push(Problem {
+                            key: format!("org[{i}].password.min_length"),
+                            message: "must be between 8 and 256".into(),
+                        });
+                    }
+                    if po.min_classes.is_some_and(|n| n > 4) {
+                        problems.push(Problem {
+                            key: format!("org[{i}].password.min_classes"),
+                            message: "must be between 0 and 4".into(),
+                        });
+                    }
+                    PasswordOverride {
+                        min_length: po.min_length,
+                        min_classes: po.min_classes,
+                        history: po.history,
+                        max_age: po
+                            .max_age
+                            .as_deref()
+                            .map(|v| duration(problems, &format!("org[{i}].password.max_age"), v)),
+                    }
+                }
+            };
             orgs.push(Org {
+                password,
                 account_type,
                 connection,
                 name: if ro.name.is_empty() { ro.id.clone() } else { ro.name },

@@ -255,6 +255,8 @@ pub struct Accounts {
     hasher: Arc<password::Hasher>,
     lockout: config::Lockout,
     policy: config::Password,
+    /// Organizations' policies where they override the global one.
+    org_policies: Arc<std::collections::HashMap<String, config::Password>>,
     clock: SharedClock,
 }
 
@@ -279,13 +281,29 @@ impl Accounts {
             hasher: Arc::new(hasher),
             lockout,
             policy,
+            org_policies: Arc::default(),
             clock,
         }
     }
 
+    /// Applies each organization's `password` overrides for its accounts.
+    pub fn with_org_policies(mut self, orgs: &[config::Org]) -> Self {
+        let map = orgs
+            .iter()
+            .map(|o| (o.id.clone(), self.policy.with(&o.password)))
+            .collect();
+        self.org_policies = Arc::new(map);
+        self
+    }
+
+    /// The password policy for an account of `org` (or none).
+    pub fn policy_for(&self, org: Option<&str>) -> &config::Password {
+        org.and_then(|o| self.org_policies.get(o)).unwrap_or(&self.policy)
+    }
+
     /// Whether a correct password is past the policy's maximum age.
     pub fn password_expired(&self, account: &Account) -> bool {
-        match (self.policy.max_age, account.password_changed_at) {
+        match (self.policy_for(account.org()).max_age, account.password_changed_at) {
             (Some(max), Some(changed)) => self.clock.now() - changed > max.as_secs() as i64,
             _ => false,
         }
@@ -299,14 +317,15 @@ impl Accounts {
         new: &Password,
         confirm: &Password,
     ) -> Result<(), PasswordRejected> {
-        let mut problems = policy::violations(&self.policy, new.expose(), &account.username);
+        let policy = self.policy_for(account.org());
+        let mut problems = policy::violations(policy, new.expose(), &account.username);
         if new.expose() != confirm.expose() {
             problems.push("The two passwords differ.".into());
         }
         if problems.is_empty() {
             let mut recent = self
                 .sql
-                .recent_password_hashes(account.id.as_str(), self.policy.history as i64)
+                .recent_password_hashes(account.id.as_str(), policy.history as i64)
                 .await
                 .map_err(PasswordRejected::Store)?;
             recent.extend(account.password_hash.clone());
@@ -314,7 +333,7 @@ impl Accounts {
                 if self.hasher.verify(Some(&old), new).await {
                     problems.push(format!(
                         "This is one of your last {} passwords: choose a new one.",
-                        self.policy.history.max(1)
+                        policy.history.max(1)
                     ));
                     break;
                 }
@@ -399,7 +418,11 @@ impl Accounts {
                 "org: `{org}` is not declared in the configuration"
             )));
         }
-        let problems = policy::violations(&self.policy, new.password.expose(), &new.username);
+        let problems = policy::violations(
+            self.policy_for(new.org.as_deref()),
+            new.password.expose(),
+            &new.username,
+        );
         if !problems.is_empty() {
             return Err(CreateError::Invalid(format!("password: {}", problems.join(" "))));
         }

@@ -492,7 +492,12 @@ async fn password_expired(
         .password_changed_at
         .map(|c| (p.clock.now() - c) / 86_400)
         .unwrap_or(0);
-    let max_days = p.cfg.password.max_age.map(|d| d.as_secs() / 86_400).unwrap_or(0);
+    let max_days = p
+        .accounts
+        .policy_for(account.org())
+        .max_age
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
     p.audit
         .record(
             Event::failure(FailureCode::PasswordExpired)

@@ -462,3 +462,55 @@ async fn one_address_spraying_many_usernames_is_stopped_without_locking_anyone()
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[tokio::test]
+async fn an_organization_can_tighten_the_password_policy_for_its_own_accounts() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(
+        &ws,
+        r#"
+[[org]]
+id = "strict-clinic"
+name = "Strict Clinic"
+mfa = "portal"
+password = { min_length = 16, max_age = "30d" }
+"#,
+    )
+    .await;
+    app.create_account("strict.user", AccountType::Provider, Some("strict-clinic"), &[])
+        .await;
+    app.provider_account("relaxed.user").await;
+    app.clock.advance(31 * 86_400);
+    let b = Browser::new();
+
+    // The global policy has no maximum age: the other organization's user
+    // goes straight through...
+    let page = b.start(&app, &portal_url(&app)).await;
+    let relaxed = b.submit_credentials(&app, &page, "relaxed.user", PASSWORD).await;
+    assert!(relaxed.location().starts_with(PORTAL_CALLBACK), "{}", relaxed.body);
+
+    // ...while the strict clinic's user must change a 31-day-old password,
+    // to one of at least 16 characters.
+    let page = b.start(&app, &portal_url(&app)).await;
+    let r = b.submit_credentials(&app, &page, "strict.user", PASSWORD).await;
+    assert!(r.location().starts_with("/login/password/change"), "{}", r.location());
+    let change = b.get(&app.url(&r.location())).await;
+    assert!(change.body.contains("at least 16 characters"), "{}", change.body);
+    let form = |pw: &'static str| {
+        [
+            ("tx", change.field("tx")),
+            ("csrf", change.field("csrf")),
+            ("new_password", pw.to_string()),
+            ("confirm_password", pw.to_string()),
+        ]
+    };
+    let short = form("fourteen-chars");
+    let short: Vec<(&str, &str)> = short.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = b.post(&app.url("/login/password/change"), &short).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("Use at least 16 characters"), "{}", refused.body);
+    let long = form("sixteen-plus-characters");
+    let long: Vec<(&str, &str)> = long.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ok = b.post(&app.url("/login/password/change"), &long).await;
+    assert!(ok.location().starts_with(PORTAL_CALLBACK), "{}", ok.body);
+}

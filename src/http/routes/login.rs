@@ -164,7 +164,7 @@ fn change_view(state: &AppState, tx: &LoginTx, browser: &str, problems: &[String
         "password_change.html",
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
-            problems => problems.to_vec(), min_length => state.provider.cfg.password.min_length,
+            problems => problems.to_vec(), min_length => state.provider.accounts.policy_for(tx.pending.as_ref().and_then(|p| p.org.as_deref())).min_length,
         },
     )
 }
