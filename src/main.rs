@@ -84,6 +84,23 @@ enum AccountCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Invite someone by email: they choose their username and password
+    /// from the link (sent when `[email]` is configured, printed always).
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long = "type", value_parser = ["provider", "member", "employer"])]
+        account_type: String,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Who is inviting (recorded with the account).
+        #[arg(long, default_value = "operator")]
+        by: String,
+        #[arg(long, default_value_t = 7)]
+        valid_days: u32,
+    },
     /// List accounts.
     List {
         #[arg(long)]
@@ -285,6 +302,43 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                 a.account_type.as_str(),
                 a.id.as_str()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::Invite {
+            email,
+            account_type,
+            org,
+            roles,
+            by,
+            valid_days,
+        } => {
+            let account_type = AccountType::parse(&account_type).ok_or_else(|| fail("unknown account type"))?;
+            let invitation = gatehouse::accounts::Invitation {
+                email,
+                account_type,
+                org,
+                roles,
+                invited_by: by,
+                valid_for: std::time::Duration::from_secs(u64::from(valid_days.clamp(1, 30)) * 86_400),
+            };
+            let token = c.accounts.invite(&invitation, &c.cfg.orgs).await.map_err(fail)?;
+            let link = format!(
+                "{}/activate/invite?t={token}",
+                c.cfg.server.public_url.as_str().trim_end_matches('/')
+            );
+            let delivery = gatehouse::mfa::delivery::Delivery::new(c.cfg.mfa.email.as_ref(), c.cfg.mfa.sms.as_ref())
+                .map_err(fail)?;
+            if delivery.has_email() {
+                let body = format!(
+                    "{} invited you to create your sign-in account.\n\nOpen this link to choose your username and password (valid {valid_days} days, once):\n{link}\n",
+                    invitation.invited_by
+                );
+                match delivery.email(&invitation.email, "Your invitation", &body).await {
+                    Ok(()) => println!("invitation emailed to {}", invitation.email),
+                    Err(e) => eprintln!("warning: could not email the invitation: {e}"),
+                }
+            }
+            println!("{link}");
             Ok(ExitCode::SUCCESS)
         }
         AccountCmd::List { json } => {

@@ -260,6 +260,17 @@ pub struct Accounts {
     clock: SharedClock,
 }
 
+/// An invitation to create an account from an emailed link.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub email: String,
+    pub account_type: AccountType,
+    pub org: Option<String>,
+    pub roles: Vec<String>,
+    pub invited_by: String,
+    pub valid_for: std::time::Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordRejected {
     #[error("the password does not meet the policy")]
@@ -391,6 +402,35 @@ impl Accounts {
             }
         }
         Ok((imported, bad))
+    }
+
+    /// Records an invitation and returns the secret token for its link.
+    pub async fn invite(&self, inv: &Invitation, orgs: &[config::Org]) -> Result<String, CreateError> {
+        let email = EmailAddress::parse(&inv.email).map_err(|e| CreateError::Invalid(format!("email: {e}")))?;
+        if let Some(org) = &inv.org
+            && !orgs.iter().any(|o| &o.id == org)
+        {
+            return Err(CreateError::Invalid(format!(
+                "org: `{org}` is not declared in the configuration"
+            )));
+        }
+        let token = crate::crypto::random_token();
+        let now = self.clock.now();
+        self.sql
+            .insert_invitation(&store::sql::InvitationRow {
+                digest: crate::crypto::token_digest(&token),
+                email: email.as_str().to_string(),
+                account_type: inv.account_type.as_str().to_string(),
+                org_id: inv.org.clone(),
+                roles: inv.roles.clone(),
+                invited_by: inv.invited_by.clone(),
+                created_at: now,
+                expires_at: now + inv.valid_for.as_secs() as i64,
+                used_at: None,
+            })
+            .await
+            .map_err(CreateError::Store)?;
+        Ok(token)
     }
 
     /// The account database (identity records live beside the accounts).

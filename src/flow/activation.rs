@@ -44,6 +44,10 @@ enum Stage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Activation {
     record_id: String,
+    /// Set when the activation came from an invitation link (its digest)
+    /// rather than from an identity record.
+    #[serde(default)]
+    invitation: Option<String>,
     kind: String,
     key: String,
     binding: String,
@@ -186,6 +190,7 @@ pub async fn start(
     let digest = crypto::token_digest(&id);
     let mut activation = Activation {
         record_id: record.id.clone(),
+        invitation: None,
         kind: kind.as_str().into(),
         key: key.clone(),
         binding: binding_of(browser),
@@ -288,6 +293,14 @@ pub async fn expired(p: &Provider, why: &str, ctx: &RequestContext) -> Failure {
 /// What the page for activation `id` should show, if it is alive here.
 pub async fn view(p: &Provider, id: &str, browser: Option<&str>) -> Option<View> {
     let a = load(p, id, browser).await.ok().flatten()?;
+    if let Some(digest) = &a.invitation {
+        let inv = p.accounts.sql().invitation(digest).await.ok().flatten()?;
+        return Some(View {
+            name: inv.email,
+            needs_email: false,
+            code_stage: false,
+        });
+    }
     let record = p.accounts.sql().identity_record(&a.kind, &a.key).await.ok().flatten()?;
     Some(View {
         name: record.name,
@@ -343,6 +356,135 @@ pub async fn verify_code(p: &Provider, id: &str, browser: &str, code: &str, ctx:
     Next::Credentials { id: id.to_string() }
 }
 
+/// Where an activation's account comes from, and what it starts with.
+enum Source {
+    Record(String),
+    Invitation { digest: String, invited_by: String },
+}
+
+struct Base {
+    email: Option<String>,
+    phone: Option<String>,
+    account_type: AccountType,
+    org: Option<String>,
+    roles: Vec<String>,
+}
+
+/// The record or invitation behind an activation; `Ok(Err(why))` when it
+/// has already made its account.
+async fn source_of(p: &Provider, a: &Activation) -> Result<Result<(Source, Base), &'static str>, store::Error> {
+    if let Some(digest) = &a.invitation {
+        let Some(inv) = p.accounts.sql().invitation(digest).await? else {
+            return Ok(Err("invitation gone"));
+        };
+        if inv.used_at.is_some() {
+            return Ok(Err("invitation already used"));
+        }
+        let account_type = match inv.account_type.as_str() {
+            "member" => AccountType::Member,
+            "employer" => AccountType::Employer,
+            _ => AccountType::Provider,
+        };
+        return Ok(Ok((
+            Source::Invitation {
+                digest: digest.clone(),
+                invited_by: inv.invited_by,
+            },
+            Base {
+                email: Some(inv.email),
+                phone: None,
+                account_type,
+                org: inv.org_id,
+                roles: inv.roles,
+            },
+        )));
+    }
+    let Some(record) = p.accounts.sql().identity_record(&a.kind, &a.key).await? else {
+        return Ok(Err("identity record gone"));
+    };
+    if record.account_id.is_some() {
+        return Ok(Err("identity record already activated"));
+    }
+    let provider = a.kind == RecordKind::Provider.as_str();
+    // A provider's organization is the one declaring their TIN.
+    let org = provider
+        .then(|| {
+            p.cfg.orgs.iter().find(|o| {
+                o.tins
+                    .iter()
+                    .any(|t| normalize_tin(t).as_deref() == Some(&record.proof))
+            })
+        })
+        .flatten()
+        .map(|o| o.id.clone());
+    Ok(Ok((
+        Source::Record(record.id),
+        Base {
+            email: record.email,
+            phone: record.phone,
+            account_type: if provider {
+                AccountType::Provider
+            } else {
+                AccountType::Member
+            },
+            org,
+            roles: Vec::new(),
+        },
+    )))
+}
+
+/// An invitation link was opened: if it is good, go on to choosing a
+/// username and password in this browser.
+pub async fn accept_invitation(p: &Provider, token: &str, browser: &str, ctx: &RequestContext) -> Next {
+    let digest = crypto::token_digest(token);
+    let inv = match p.accounts.sql().invitation(&digest).await {
+        Ok(i) => i,
+        Err(e) => return Next::Page(unavailable(p, ctx, e).await),
+    };
+    let Some(inv) = inv.filter(|_| token.len() == 43) else {
+        return Next::Page(expired(p, "invitation link unknown (mistyped or truncated?)", ctx).await);
+    };
+    if inv.used_at.is_some() {
+        let ev = Event::failure(FailureCode::AlreadyActivated).detail("reason", "invitation already used");
+        return Next::Page(
+            record_failure(p, FailureCode::AlreadyActivated, ev, ctx)
+                .await
+                .link("Reset your password", "/recover"),
+        );
+    }
+    if p.clock.now() >= inv.expires_at {
+        return Next::Page(
+            expired(
+                p,
+                &format!("invitation expired at {}", crate::clock::rfc3339(inv.expires_at)),
+                ctx,
+            )
+            .await
+            .detail("Ask whoever invited you to send a new invitation."),
+        );
+    }
+    let id = crypto::random_token();
+    let a = Activation {
+        record_id: String::new(),
+        invitation: Some(digest),
+        kind: inv.account_type.clone(),
+        key: String::new(),
+        binding: binding_of(browser),
+        stage: Stage::Credentials,
+        expires_at: p.clock.now() + LIFETIME.as_secs() as i64,
+    };
+    if let Err(e) = save(p, &crypto::token_digest(&id), &a).await {
+        return Next::Page(unavailable(p, ctx, e).await);
+    }
+    p.audit
+        .record(
+            Event::new("invitation_opened").detail("invited_by", inv.invited_by),
+            ctx,
+        )
+        .await;
+    Next::Credentials { id }
+}
+
 /// Last step: the account is created with the chosen username and password.
 pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx: &RequestContext) -> Finished {
     let Choice {
@@ -367,40 +509,26 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
         }
         Err(e) => return Finished::Page(unavailable(p, ctx, e).await),
     };
-    let record = match p.accounts.sql().identity_record(&a.kind, &a.key).await {
-        Ok(Some(r)) if r.account_id.is_none() => r,
-        Ok(_) => {
-            let ev = Event::failure(FailureCode::AlreadyActivated).detail("kind", a.kind.clone());
+    if password.expose() != confirm.expose() {
+        return Finished::Retry(vec!["The two passwords differ.".into()]);
+    }
+    let (source, base) = match source_of(p, &a).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(why)) => {
+            let ev = Event::failure(FailureCode::AlreadyActivated)
+                .detail("kind", a.kind.clone())
+                .detail("reason", why);
             return Finished::Page(record_failure(p, FailureCode::AlreadyActivated, ev, ctx).await);
         }
         Err(e) => return Finished::Page(unavailable(p, ctx, e).await),
     };
-    if password.expose() != confirm.expose() {
-        return Finished::Retry(vec!["The two passwords differ.".into()]);
-    }
-    let provider = a.kind == RecordKind::Provider.as_str();
-    // A provider's organization is the one declaring their TIN.
-    let org = provider
-        .then(|| {
-            p.cfg.orgs.iter().find(|o| {
-                o.tins
-                    .iter()
-                    .any(|t| normalize_tin(t).as_deref() == Some(&record.proof))
-            })
-        })
-        .flatten()
-        .map(|o| o.id.clone());
     let new = NewAccount {
         username: username.trim().to_string(),
-        email: record.email.clone().unwrap_or_else(|| email.trim().to_string()),
-        phone: record.phone.clone(),
-        account_type: if provider {
-            AccountType::Provider
-        } else {
-            AccountType::Member
-        },
-        org,
-        roles: Vec::new(),
+        email: base.email.unwrap_or_else(|| email.trim().to_string()),
+        phone: base.phone,
+        account_type: base.account_type,
+        org: base.org,
+        roles: base.roles,
         password: Password::new(password.expose()),
     };
     // Single use: the activation is taken before the account exists.
@@ -409,7 +537,11 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
         Ok(None) => return Finished::Page(expired(p, "activation already used", ctx).await),
         Err(e) => return Finished::Page(unavailable(p, ctx, e).await),
     }
-    let account = match p.accounts.create(new, &p.cfg.orgs, "activation").await {
+    let actor = match &source {
+        Source::Record(_) => "activation".to_string(),
+        Source::Invitation { invited_by, .. } => format!("invitation by {invited_by}"),
+    };
+    let account = match p.accounts.create(new, &p.cfg.orgs, &actor).await {
         Ok(acc) => acc,
         Err(e) => {
             if let Err(e) = save(p, &digest, &a).await {
@@ -425,12 +557,21 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
             };
         }
     };
-    match p
-        .accounts
-        .sql()
-        .activate_identity_record(&record.id, account.id.as_str(), p.clock.now())
-        .await
-    {
+    let linked = match &source {
+        Source::Record(id) => {
+            p.accounts
+                .sql()
+                .activate_identity_record(id, account.id.as_str(), p.clock.now())
+                .await
+        }
+        Source::Invitation { digest, .. } => {
+            p.accounts
+                .sql()
+                .use_invitation(digest, account.id.as_str(), p.clock.now())
+                .await
+        }
+    };
+    match linked {
         Ok(true) => {}
         Ok(false) => {
             // Another activation of the same person won the race.

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::login::change_page).post(routes::login::change_submit),
         )
         .route("/activate", get(routes::activate::page))
+        .route("/activate/invite", get(routes::activate::invitation))
         .route("/activate/member", post(routes::activate::member))
         .route("/activate/provider", post(routes::activate::provider))
         .route(

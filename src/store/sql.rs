@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity-records",
         include_str!("../../migrations/0006_identity_records.sql"),
     ),
+    (7, "invitations", include_str!("../../migrations/0007_invitations.sql")),
 ];
 
 #[derive(Clone, Debug)]
@@ -851,6 +852,78 @@ impl Sql {
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// An invitation to create an account (see `flow::activation`).
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    pub digest: String,
+    pub email: String,
+    pub account_type: String,
+    pub org_id: Option<String>,
+    pub roles: Vec<String>,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl Sql {
+    pub async fn insert_invitation(&self, i: &InvitationRow) -> Result<(), Error> {
+        let roles = serde_json::to_string(&i.roles).map_err(|e| Error::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO invitations (digest, email, account_type, org_id, roles, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&i.digest)
+        .bind(&i.email)
+        .bind(&i.account_type)
+        .bind(&i.org_id)
+        .bind(roles)
+        .bind(&i.invited_by)
+        .bind(i.created_at)
+        .bind(i.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn invitation(&self, digest: &str) -> Result<Option<InvitationRow>, Error> {
+        let row = sqlx::query(
+            "SELECT digest, email, account_type, org_id, roles, invited_by, created_at, expires_at, used_at FROM invitations WHERE digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(r) = row else { return Ok(None) };
+        let roles: String = r.try_get("roles").map_err(db)?;
+        Ok(Some(InvitationRow {
+            digest: r.try_get("digest").map_err(db)?,
+            email: r.try_get("email").map_err(db)?,
+            account_type: r.try_get("account_type").map_err(db)?,
+            org_id: r.try_get("org_id").map_err(db)?,
+            roles: serde_json::from_str(&roles).map_err(|e| Error::Corrupt(e.to_string()))?,
+            invited_by: r.try_get("invited_by").map_err(db)?,
+            created_at: r.try_get("created_at").map_err(db)?,
+            expires_at: r.try_get("expires_at").map_err(db)?,
+            used_at: r.try_get("used_at").map_err(db)?,
+        }))
+    }
+
+    /// Marks an invitation used by `account_id`, once: false if it was already.
+    pub async fn use_invitation(&self, digest: &str, account_id: &str, at: i64) -> Result<bool, Error> {
+        let done =
+            sqlx::query("UPDATE invitations SET used_at = $1, account_id = $2 WHERE digest = $3 AND used_at IS NULL")
+                .bind(at)
+                .bind(account_id)
+                .bind(digest)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 }

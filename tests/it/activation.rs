@@ -196,3 +196,49 @@ async fn members_and_providers_activate_only_with_matching_identity_data() {
     assert_eq!(ada.org(), Some("eastside-group"), "the TIN names the organization");
     assert_eq!(ada.account_type, gatehouse::config::AccountType::Provider);
 }
+
+#[tokio::test]
+async fn an_invitation_link_creates_one_account_with_the_invited_roles() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let accounts = &app.state.provider.accounts;
+    let invite = |email: &str| gatehouse::accounts::Invitation {
+        email: email.into(),
+        account_type: gatehouse::config::AccountType::Provider,
+        org: Some("northside-clinic".into()),
+        roles: vec!["billing".into()],
+        invited_by: "ann.manager".into(),
+        valid_for: std::time::Duration::from_secs(7 * 86_400),
+    };
+    let token = accounts
+        .invite(&invite("new.hire@northside.example"), &app.state.provider.cfg.orgs)
+        .await
+        .unwrap();
+    let b = Browser::new();
+
+    let opened = b.get(&app.url(&format!("/activate/invite?t={token}"))).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    assert!(opened.location().starts_with("/activate/account?a="));
+    let form = b.get(&app.url(&opened.location())).await;
+    assert!(form.body.contains("new.hire@northside.example"), "{}", form.body);
+    let done = choose(&b, &app, &form, "new.hire", NEW).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let hire = accounts.find("new.hire").await.unwrap().unwrap();
+    assert_eq!(hire.org(), Some("northside-clinic"));
+    assert_eq!(hire.email, "new.hire@northside.example");
+    assert_eq!(hire.roles(), vec!["billing".to_string()]);
+
+    // Once only; a mangled link and an old one are refused with what to do.
+    let again = b.get(&app.url(&format!("/activate/invite?t={token}"))).await;
+    assert_eq!(again.error_code().as_deref(), Some("already_activated"));
+    let mangled = b.get(&app.url(&format!("/activate/invite?t={}", &token[..20]))).await;
+    assert_eq!(mangled.error_code().as_deref(), Some("activation_expired"));
+    let old = accounts
+        .invite(&invite("late@northside.example"), &app.state.provider.cfg.orgs)
+        .await
+        .unwrap();
+    app.clock.advance(8 * 86_400);
+    let late = b.get(&app.url(&format!("/activate/invite?t={old}"))).await;
+    assert_eq!(late.error_code().as_deref(), Some("activation_expired"));
+    assert!(late.body.contains("send a new invitation"), "{}", late.body);
+}

@@ -306,4 +306,16 @@ fn import_reports_bad_rows_by_line_and_keeps_the_good_ones() {
     let out = import("providers", &providers);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 provider record(s) imported, 1 refused"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("providers.csv:3: npi `1234567890`"));
+
+    // An invitation prints its one-time link (no [email] configured here).
+    let out = gatehouse()
+        .args(["account", "-c"])
+        .arg(&cfg)
+        .args(["invite", "--email", "new.member@example.org", "--type", "member"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let token = stdout.trim().rsplit("/activate/invite?t=").next().unwrap();
+    assert_eq!(token.len(), 43, "{stdout}");
 }

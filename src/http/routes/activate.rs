@@ -197,3 +197,20 @@ pub async fn account_submit(
         Finished::Page(f) => pages::failure_page(&f),
     }
 }
+
+/// An invitation link: checked, then on to choosing credentials.
+pub async fn invitation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let token = query_pairs(q.as_deref())
+        .into_iter()
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let n = activation::accept_invitation(&state.provider, &token, &browser, &ctx.0).await;
+    with_cookies(next(&state, &browser, n), new_cookie)
+}
