@@ -75,7 +75,16 @@ pub fn failure_context(f: &Failure) -> Value {
         title => f.code.title(),
         next_step => f.code.next_step(),
         detail => f.user_detail.clone(),
+        at => now_utc(),
     }
+}
+
+/// The wall-clock time shown beside a reference, for support.
+fn now_utc() -> String {
+    use crate::clock::Clock;
+    crate::clock::rfc3339(crate::clock::SystemClock.now())
+        .replace('T', " ")
+        .replace('Z', " UTC")
 }
 
 pub fn failure_page(f: &Failure) -> Response {
@@ -87,6 +96,7 @@ pub fn failure_page(f: &Failure) -> Response {
         context! {
             code => f.code.as_str(),
             reference => f.reference.clone(),
+            at => now_utc(),
             title => f.code.title(),
             next_step => f.code.next_step(),
             detail => f.user_detail.clone(),
