@@ -117,6 +117,8 @@ failure_codes! {
         "Wait until the time shown, or call our support desk.";
     AlreadyActivated => "already_activated", 409, "An account already exists for these details.",
         "Sign in with it, or use “Forgot password?” if you no longer know the password.";
+    NotPermitted => "not_permitted", 403, "You are not allowed to do that.",
+        "Ask your organization's access manager.";
     RecoveryCodeInvalid => "recovery_code_invalid", 401, "That recovery code is not right.",
         "Check the code in the message we sent and try again, or ask for a new one.";
     RecoveryExpired => "recovery_expired", 400, "This password reset has expired.",

@@ -11,7 +11,7 @@ use crate::mfa::{self, Kind};
 use crate::provider::Provider;
 use crate::session::{Session, SessionHandle, SessionId};
 
-use super::Failure;
+use super::{Failure, unavailable};
 
 /// How recent an authentication must be to change sign-in methods.
 pub const REAUTH_WINDOW: i64 = 600;
@@ -313,4 +313,85 @@ pub async fn passkey_finish(
         }
         Err(e) => Err(mfa_fail(p, ctx, v, &e).await),
     }
+}
+
+/// One person of an access manager's organization, as the people page shows.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub username: String,
+    pub status: &'static str,
+    /// `HH:MM UTC` while the username is locked.
+    pub locked_until: Option<String>,
+}
+
+/// The organization `v` manages (role `access_manager`), or `not_permitted`.
+async fn managed_org(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<String, Failure> {
+    match v.account.memberships.iter().find(|m| m.role == "access_manager") {
+        Some(m) => Ok(m.org_id.clone()),
+        None => Err(fail(
+            p,
+            ctx,
+            FailureCode::NotPermitted,
+            Some(&v.account),
+            "not an access manager",
+        )
+        .await),
+    }
+}
+
+/// The people of the viewer's organization, locked ones first.
+pub async fn people(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<(String, Vec<Person>), Failure> {
+    let org = managed_org(p, v, ctx).await?;
+    let all = match p.accounts.list().await {
+        Ok(a) => a,
+        Err(e) => return Err(unavailable(p, ctx, e).await),
+    };
+    let now = p.clock.now();
+    let mut out = Vec::new();
+    for a in all.into_iter().filter(|a| a.org() == Some(org.as_str())) {
+        let rec = match p.accounts.failure_record(&a.username).await {
+            Ok(r) => r,
+            Err(e) => return Err(unavailable(p, ctx, e).await),
+        };
+        out.push(Person {
+            locked_until: crate::accounts::lockout::locked_until(&rec, now).map(crate::clock::hh_mm_utc),
+            status: a.status.as_str(),
+            username: a.username,
+        });
+    }
+    out.sort_by(|a, b| (a.locked_until.is_none(), &a.username).cmp(&(b.locked_until.is_none(), &b.username)));
+    Ok((org, out))
+}
+
+/// An access manager unlocks a person of their own organization.
+pub async fn unlock_person(p: &Provider, v: &Viewer, username: &str, ctx: &RequestContext) -> Result<(), Failure> {
+    let org = managed_org(p, v, ctx).await?;
+    let target = match p.accounts.find(username).await {
+        Ok(a) => a,
+        Err(e) => return Err(unavailable(p, ctx, e).await),
+    };
+    let Some(target) = target.filter(|t| t.org() == Some(org.as_str())) else {
+        return Err(fail(
+            p,
+            ctx,
+            FailureCode::NotPermitted,
+            Some(&v.account),
+            "target is not in the manager's organization",
+        )
+        .await);
+    };
+    if let Err(e) = p.accounts.unlock(&target.username).await {
+        return Err(unavailable(p, ctx, e).await);
+    }
+    p.audit
+        .record(
+            Event::new("account_unlocked")
+                .account(target.id.as_str())
+                .username(target.username.clone())
+                .org(Some(org))
+                .detail("by", v.account.username.clone()),
+            ctx,
+        )
+        .await;
+    Ok(())
 }

@@ -25,7 +25,7 @@ use crate::store::sql::IdentityRecordRow;
 use crate::store::{self, keys};
 
 use super::login::binding_of;
-use super::{Failure, log_store_error};
+use super::{Failure, unavailable};
 
 pub const LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -99,17 +99,6 @@ async fn record_failure(p: &Provider, code: FailureCode, ev: Event, ctx: &Reques
     let mut ev = ev;
     ev.code = Some(code);
     Failure::new(code, p.audit.record(ev, ctx).await)
-}
-
-async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Failure {
-    log_store_error(&e);
-    record_failure(
-        p,
-        FailureCode::ServiceUnavailable,
-        Event::failure(FailureCode::ServiceUnavailable).detail("cause", e.to_string()),
-        ctx,
-    )
-    .await
 }
 
 async fn rate_limited(p: &Provider, key: &str, what: &str, ctx: &RequestContext) -> Failure {

@@ -12,7 +12,9 @@ pub mod mfa;
 pub mod recovery;
 pub mod saml;
 
+use crate::audit::{Event, RequestContext};
 use crate::diagnostics::FailureCode;
+use crate::provider::Provider;
 use crate::store;
 
 /// A failure the user sees on a page: its stable code, the reference under
@@ -101,4 +103,11 @@ pub(crate) async fn tx_expired_at_idp(
 
 pub(crate) fn log_store_error(e: &store::Error) {
     tracing::error!(error = %e, "store unavailable");
+}
+
+/// `service_unavailable` for a store error: logged, recorded, shown.
+pub(crate) async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Failure {
+    log_store_error(&e);
+    let ev = Event::failure(FailureCode::ServiceUnavailable).detail("cause", e.to_string());
+    Failure::new(FailureCode::ServiceUnavailable, p.audit.record(ev, ctx).await)
 }

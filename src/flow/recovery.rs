@@ -22,7 +22,7 @@ use crate::provider::Provider;
 use crate::store::{self, keys};
 
 use super::login::binding_of;
-use super::{Failure, log_store_error};
+use super::{Failure, log_store_error, unavailable};
 
 /// How long a reset code is good for.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -73,12 +73,6 @@ fn code_mac(p: &Provider, reset_digest: &str, code: &str) -> String {
 fn six_digits() -> String {
     let b = crypto::random_bytes::<4>();
     format!("{:06}", u32::from_be_bytes(b) % 1_000_000)
-}
-
-async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Failure {
-    log_store_error(&e);
-    let ev = Event::failure(FailureCode::ServiceUnavailable).detail("cause", e.to_string());
-    Failure::new(FailureCode::ServiceUnavailable, p.audit.record(ev, ctx).await)
 }
 
 /// Starts a reset for whatever `who` names.

@@ -89,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mfa/enroll/oob", post(routes::mfa::enroll_oob))
         .route("/mfa/enroll/oob/confirm", post(routes::mfa::enroll_oob_confirm))
         .route("/account/security", get(routes::account::page))
+        .route("/account/people", get(routes::account::people))
+        .route("/account/people/unlock", post(routes::account::unlock))
         .route("/account/reauth", post(routes::account::reauth))
         .route("/account/security/preferred", post(routes::account::preferred))
         .route("/account/security/remove", post(routes::account::remove))

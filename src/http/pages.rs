@@ -27,6 +27,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("mfa_enroll.html", include_str!("../../templates/mfa_enroll.html")),
         ("backup_codes.html", include_str!("../../templates/backup_codes.html")),
         ("mfa_oob.html", include_str!("../../templates/mfa_oob.html")),
+        (
+            "account_people.html",
+            include_str!("../../templates/account_people.html"),
+        ),
         ("activate.html", include_str!("../../templates/activate.html")),
         ("activate_code.html", include_str!("../../templates/activate_code.html")),
         (

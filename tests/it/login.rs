@@ -514,3 +514,95 @@ password = { min_length = 16, max_age = "30d" }
     let ok = b.post(&app.url("/login/password/change"), &long).await;
     assert!(ok.location().starts_with(PORTAL_CALLBACK), "{}", ok.body);
 }
+
+#[tokio::test]
+async fn an_access_manager_unlocks_people_of_their_own_organization_only() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(
+        &ws,
+        r#"
+[[org]]
+id = "other-org"
+name = "Other Org"
+mfa = "portal"
+"#,
+    )
+    .await;
+    app.create_account(
+        "ann.manager",
+        AccountType::Provider,
+        Some("northside-clinic"),
+        &["access_manager"],
+    )
+    .await;
+    app.provider_account("locked.staff").await;
+    app.provider_account("plain.staff").await;
+    app.create_account("outsider", AccountType::Provider, Some("other-org"), &[])
+        .await;
+    let attacker = Browser::new();
+    for who in ["locked.staff", "outsider"] {
+        for _ in 0..3 {
+            attacker.login(&app, &portal_url(&app), who, "wrong guess").await;
+        }
+    }
+
+    // A person without the role is refused the page.
+    let plain = Browser::new();
+    plain.login(&app, &portal_url(&app), "plain.staff", PASSWORD).await;
+    let refused = plain.get(&app.url("/account/people")).await;
+    assert_eq!(
+        (refused.status, refused.error_code().as_deref()),
+        (403, Some("not_permitted"))
+    );
+
+    let m = Browser::new();
+    let signed_in = m.login(&app, &portal_url(&app), "ann.manager", PASSWORD).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let page = m.get(&app.url("/account/people")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("locked.staff") && page.body.contains("Locked until"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("outsider"),
+        "only the manager's organization is listed"
+    );
+
+    // CSRF, and the organization boundary.
+    let forged = m
+        .post(&app.url("/account/people/unlock"), &[("username", "locked.staff")])
+        .await;
+    assert_eq!(forged.error_code().as_deref(), Some("csrf_invalid"));
+    let csrf = page.field("csrf");
+    let foreign = m
+        .post(
+            &app.url("/account/people/unlock"),
+            &[("csrf", &csrf), ("username", "outsider")],
+        )
+        .await;
+    assert_eq!(foreign.error_code().as_deref(), Some("not_permitted"));
+    let out = attacker.login(&app, &portal_url(&app), "outsider", PASSWORD).await;
+    assert_eq!(out.error_code().as_deref(), Some("account_locked"));
+
+    let done = m
+        .post(
+            &app.url("/account/people/unlock"),
+            &[("csrf", &csrf), ("username", "locked.staff")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("locked.staff is unlocked"), "{}", done.body);
+    let back = Browser::new()
+        .login(&app, &portal_url(&app), "locked.staff", PASSWORD)
+        .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert!(
+        app.recent_events()
+            .await
+            .iter()
+            .any(|e| e.kind == "account_unlocked" && e.detail.contains("ann.manager")),
+        "the unlock is recorded with who did it"
+    );
+}

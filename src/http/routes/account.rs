@@ -327,3 +327,53 @@ pub async fn passkey_finish(
     .await;
     render(&state, &v, &browser, outcome(r, "Passkey added.")).await
 }
+
+fn people_view(
+    state: &AppState,
+    browser: &str,
+    org: &str,
+    people: &[account::Person],
+    notice: Option<&str>,
+) -> Response {
+    pages::render(
+        StatusCode::OK,
+        "account_people.html",
+        context! { csrf => csrf::token(state, browser), org => org, people => people.iter().map(|p| context! { username => p.username.clone(), status => p.status, locked_until => p.locked_until.clone() }).collect::<Vec<_>>(), notice => notice },
+    )
+}
+
+/// An access manager's list of their organization's people.
+pub async fn people(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let page = match account::viewer(&state.provider, session_from(&state, &headers), &ctx.0).await {
+        Ok(v) => match account::people(&state.provider, &v, &ctx.0).await {
+            Ok((org, people)) => people_view(&state, &browser, &org, &people, None),
+            Err(f) => pages::failure_page(&f),
+        },
+        Err(f) => pages::failure_page(&f),
+    };
+    with_cookies(page, new_cookie)
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, v, browser) = posted_or_return!(state, headers, form, ctx);
+    let username = form.get("username").unwrap_or("").to_string();
+    if let Err(f) = account::unlock_person(&state.provider, &v, &username, &ctx.0).await {
+        return pages::failure_page(&f);
+    }
+    match account::people(&state.provider, &v, &ctx.0).await {
+        Ok((org, people)) => people_view(
+            &state,
+            &browser,
+            &org,
+            &people,
+            Some(&format!("{username} is unlocked.")),
+        ),
+        Err(f) => pages::failure_page(&f),
+    }
+}
