@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/security", get(routes::account::page))
         .route("/account/people", get(routes::account::people))
         .route("/account/people/unlock", post(routes::account::unlock))
+        .route("/account/people/invite", post(routes::account::invite))
         .route("/account/reauth", post(routes::account::reauth))
         .route("/account/security/preferred", post(routes::account::preferred))
         .route("/account/security/remove", post(routes::account::remove))

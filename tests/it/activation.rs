@@ -248,3 +248,64 @@ async fn an_invitation_link_creates_one_account_with_the_invited_roles() {
     assert_eq!(late.error_code().as_deref(), Some("activation_expired"));
     assert!(late.body.contains("send a new invitation"), "{}", late.body);
 }
+
+#[tokio::test]
+async fn an_access_manager_invites_by_email_into_their_own_organization() {
+    let smtp = SmtpSink::start();
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(&ws, &extra(&smtp)).await;
+    app.create_account(
+        "ann.manager",
+        gatehouse::config::AccountType::Provider,
+        Some("northside-clinic"),
+        &["access_manager"],
+    )
+    .await;
+    let m = Browser::new();
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, PORTAL, PORTAL_CALLBACK, &challenge, &[]);
+    assert_eq!(m.login(&app, &url, "ann.manager", PASSWORD).await.status, 303);
+    let people = m.get(&app.url("/account/people")).await;
+    let csrf = people.field("csrf");
+
+    let bad_role = m
+        .post(
+            &app.url("/account/people/invite"),
+            &[("csrf", &csrf), ("email", "x@northside.example"), ("role", "superuser")],
+        )
+        .await;
+    assert_eq!(bad_role.error_code().as_deref(), Some("invalid_request"));
+    let sent = m
+        .post(
+            &app.url("/account/people/invite"),
+            &[
+                ("csrf", &csrf),
+                ("email", "billing.clerk@northside.example"),
+                ("role", "billing"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Invitation sent to billing.clerk@northside.example"));
+
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail["to"], serde_json::json!(["billing.clerk@northside.example"]));
+    let body = mail["body"].as_str().unwrap();
+    let path = &body[body.find("/activate/invite?t=").unwrap()..];
+    let path = path.split_whitespace().next().unwrap();
+    let clerk = Browser::new();
+    let opened = clerk.get(&app.url(path)).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let form = clerk.get(&app.url(&opened.location())).await;
+    assert_eq!(choose(&clerk, &app, &form, "billing.clerk", NEW).await.status, 200);
+    let account = app
+        .state
+        .provider
+        .accounts
+        .find("billing.clerk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.org(), Some("northside-clinic"));
+    assert_eq!(account.roles(), vec!["billing".to_string()]);
+}

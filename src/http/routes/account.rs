@@ -338,7 +338,7 @@ fn people_view(
     pages::render(
         StatusCode::OK,
         "account_people.html",
-        context! { csrf => csrf::token(state, browser), org => org, people => people.iter().map(|p| context! { username => p.username.clone(), status => p.status, locked_until => p.locked_until.clone() }).collect::<Vec<_>>(), notice => notice },
+        context! { csrf => csrf::token(state, browser), org => org, roles => account::INVITABLE_ROLES.to_vec(), people => people.iter().map(|p| context! { username => p.username.clone(), status => p.status, locked_until => p.locked_until.clone() }).collect::<Vec<_>>(), notice => notice },
     )
 }
 
@@ -373,6 +373,37 @@ pub async fn unlock(
             &org,
             &people,
             Some(&format!("{username} is unlocked.")),
+        ),
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let (form, v, browser) = posted_or_return!(state, headers, form, ctx);
+    let sent = account::invite_person(
+        &state.provider,
+        &v,
+        form.get("email").unwrap_or(""),
+        form.get("role").unwrap_or(""),
+        &ctx.0,
+    )
+    .await;
+    let to = match sent {
+        Ok(to) => to,
+        Err(f) => return pages::failure_page(&f),
+    };
+    match account::people(&state.provider, &v, &ctx.0).await {
+        Ok((org, people)) => people_view(
+            &state,
+            &browser,
+            &org,
+            &people,
+            Some(&format!("Invitation sent to {to}.")),
         ),
         Err(f) => pages::failure_page(&f),
     }
