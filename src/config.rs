@@ -322,6 +322,16 @@ pub struct RawOrg {
     pub connection: Option<RawConnection>,
     /// Stricter (or looser) password rules for this organization's accounts.
     pub password: Option<RawPasswordOverride>,
+    /// Lockout for usernames that are addresses in `email_domains`.
+    pub lockout: Option<RawLockoutOverride>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLockoutOverride {
+    pub max_failures: Option<u32>,
+    pub window: Option<String>,
+    pub duration: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -687,6 +697,10 @@ pub struct Org {
     pub account_type: AccountType,
     pub connection: Option<Connection>,
     pub password: PasswordOverride,
+    /// The lockout for usernames in this org's email domains, when it
+    /// differs from the global one. Keyed on what was typed, never on the
+    /// account, so it answers the same whether or not the account exists.
+    pub lockout: Option<Lockout>,
 }
 
 /// An organization's changes to the global `[password]` policy.
@@ -1547,7 +1561,33 @@ impl RawConfig {
                     }
                 }
             };
+            let org_lockout = match ro.lockout {
+                None => None,
+                Some(lo) => {
+                    if lo.max_failures == Some(0) {
+                        problems.push(Problem {
+                            key: format!("org[{i}].lockout.max_failures"),
+                            message: "must be at least 1".into(),
+                        });
+                    }
+                    let window = match lo.window.as_deref() {
+                        Some(w) => duration(problems, &format!("org[{i}].lockout.window"), w),
+                        None => lockout.window,
+                    };
+                    let length = match lo.duration.as_deref() {
+                        Some(d) => duration(problems, &format!("org[{i}].lockout.duration"), d),
+                        None => lockout.duration,
+                    };
+                    Some(Lockout {
+                        max_failures: lo.max_failures.unwrap_or(lockout.max_failures),
+                        per_ip_failures: lockout.per_ip_failures,
+                        window,
+                        duration: length,
+                    })
+                }
+            };
             orgs.push(Org {
+                lockout: org_lockout,
                 password,
                 account_type,
                 connection,

@@ -257,6 +257,8 @@ pub struct Accounts {
     policy: config::Password,
     /// Organizations' policies where they override the global one.
     org_policies: Arc<std::collections::HashMap<String, config::Password>>,
+    /// Email domain → lockout, for organizations that override it.
+    domain_lockouts: Arc<std::collections::HashMap<String, config::Lockout>>,
     clock: SharedClock,
 }
 
@@ -293,6 +295,7 @@ impl Accounts {
             lockout,
             policy,
             org_policies: Arc::default(),
+            domain_lockouts: Arc::default(),
             clock,
         }
     }
@@ -304,7 +307,24 @@ impl Accounts {
             .map(|o| (o.id.clone(), self.policy.with(&o.password)))
             .collect();
         self.org_policies = Arc::new(map);
+        let lockouts = orgs
+            .iter()
+            .filter_map(|o| o.lockout.as_ref().map(|l| (o, l)))
+            .flat_map(|(o, l)| o.email_domains.iter().map(move |d| (d.to_ascii_lowercase(), l.clone())))
+            .collect();
+        self.domain_lockouts = Arc::new(lockouts);
         self
+    }
+
+    /// The lockout for what was typed: an organization's own when the
+    /// username is an address in its email domains, else the global one.
+    /// It depends only on the username, never on whether the account
+    /// exists, so a real and an unknown name lock alike.
+    pub fn lockout_for(&self, username: &str) -> &config::Lockout {
+        username
+            .rsplit_once('@')
+            .and_then(|(_, domain)| self.domain_lockouts.get(&domain.to_ascii_lowercase()))
+            .unwrap_or(&self.lockout)
     }
 
     /// The password policy for an account of `org` (or none).
@@ -575,6 +595,7 @@ impl Accounts {
     /// which usernames exist.
     pub async fn authenticate(&self, username: &Username, password: &Password) -> Result<Account, AuthError> {
         let now = self.clock.now();
+        let policy = self.lockout_for(username.as_str());
         let failures = self.sql.failures(username.as_str()).await?;
         let account = self.by_username(username).await?;
         let unknown_user = account.is_none();
@@ -594,7 +615,7 @@ impl Accounts {
         let account = match (ok, account) {
             (true, Some(a)) => a,
             _ => {
-                let next = lockout::after_failure(&failures, now, &self.lockout);
+                let next = lockout::after_failure(&failures, now, policy);
                 self.sql.put_failures(username.as_str(), &next).await?;
                 if let Some(until) = lockout::locked_until(&next, now) {
                     return Err(AuthError::Locked {
@@ -604,7 +625,7 @@ impl Accounts {
                     });
                 }
                 return Err(AuthError::InvalidCredentials {
-                    attempts_left: lockout::attempts_left(&next, &self.lockout),
+                    attempts_left: lockout::attempts_left(&next, policy),
                     unknown_user,
                 });
             }

@@ -393,7 +393,7 @@ pub async fn password(
                 FailureCode::AccountLocked,
                 base.detail("unknown_user", unknown_user)
                     .detail("failures", failures)
-                    .detail("window_seconds", p.cfg.lockout.window.as_secs())
+                    .detail("window_seconds", p.accounts.lockout_for(&name).window.as_secs())
                     .detail("locked_until", clock::rfc3339(until))
                     .detail("unlock", "waits for the time, or `gatehouse account unlock USERNAME`"),
             )

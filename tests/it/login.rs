@@ -620,3 +620,30 @@ mfa = "portal"
         "the unlock is recorded with who did it"
     );
 }
+
+#[tokio::test]
+async fn an_organization_lockout_applies_to_its_addresses_whether_or_not_they_exist() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn_with(
+        &ws,
+        r#"
+[[org]]
+id = "tight-clinic"
+name = "Tight Clinic"
+email_domains = ["tight.example"]
+mfa = "portal"
+lockout = { max_failures = 2 }
+"#,
+    )
+    .await;
+    app.create_account("nurse@tight.example", AccountType::Provider, Some("tight-clinic"), &[])
+        .await;
+    let b = Browser::new();
+    // Real and unknown addresses of the domain both lock after two failures.
+    for who in ["nurse@tight.example", "nobody@tight.example"] {
+        let first = b.login(&app, &portal_url(&app), who, "wrong guess").await;
+        assert_eq!(first.error_code().as_deref(), Some("invalid_credentials"), "{who}");
+        let second = b.login(&app, &portal_url(&app), who, "wrong guess").await;
+        assert_eq!(second.error_code().as_deref(), Some("account_locked"), "{who}");
+    }
+}
