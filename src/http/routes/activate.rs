@@ -12,18 +12,10 @@ use crate::app::AppState;
 use crate::flow::activation::{self, Finished, Next};
 
 use super::super::csrf;
-use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
 use super::super::pages;
 use super::recover::posted;
 use super::{see_other, with_cookies};
-
-fn param(q: Option<&str>) -> String {
-    query_pairs(q)
-        .into_iter()
-        .find(|(k, _)| k == "a")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
@@ -98,7 +90,7 @@ pub async fn provider(
 
 pub async fn code_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    let a = param(q.as_deref());
+    let a = query_param(q.as_deref(), "a");
     match activation::view(&state.provider, &a, browser.as_deref()).await {
         Some(v) if v.code_stage => code_view(&state, browser.as_deref().unwrap_or(""), &a, None),
         Some(_) => see_other(&format!("/activate/account?a={a}")),
@@ -158,7 +150,7 @@ pub async fn account_page(
     ctx: Ctx,
 ) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    let a = param(q.as_deref());
+    let a = query_param(q.as_deref(), "a");
     match activation::view(&state.provider, &a, browser.as_deref()).await {
         Some(v) if v.code_stage => see_other(&format!("/activate/verify?a={a}")),
         Some(v) => account_view(&state, browser.as_deref().unwrap_or(""), &a, &v, "", &[]),
@@ -206,11 +198,7 @@ pub async fn invitation(
     ctx: Ctx,
 ) -> Response {
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
-    let token = query_pairs(q.as_deref())
-        .into_iter()
-        .find(|(k, _)| k == "t")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let token = query_param(q.as_deref(), "t");
     let n = activation::accept_invitation(&state.provider, &token, &browser, &ctx.0).await;
     with_cookies(next(&state, &browser, n), new_cookie)
 }

@@ -12,7 +12,7 @@ use crate::flow::Failure;
 use crate::flow::login::{self, Identified, LoginTx, PasswordOutcome};
 
 use super::super::csrf;
-use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
 use super::super::pages;
 use super::{edge_failure, login_outcome, see_other, session_from};
 
@@ -51,14 +51,6 @@ fn password_view(state: &AppState, tx: &LoginTx, browser: &str, failure: Option<
     )
 }
 
-fn tx_param(q: Option<&str>) -> String {
-    query_pairs(q)
-        .into_iter()
-        .find(|(k, _)| k == "tx")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
-
 pub async fn identify_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -66,7 +58,14 @@ pub async fn identify_page(
     ctx: Ctx,
 ) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    match login::load_tx(&state.provider, &tx_param(q.as_deref()), browser.as_deref(), &ctx.0).await {
+    match login::load_tx(
+        &state.provider,
+        &query_param(q.as_deref(), "tx"),
+        browser.as_deref(),
+        &ctx.0,
+    )
+    .await
+    {
         Ok(tx) => {
             let hint = tx
                 .username
@@ -126,7 +125,14 @@ pub async fn password_page(
     ctx: Ctx,
 ) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    match login::load_tx(&state.provider, &tx_param(q.as_deref()), browser.as_deref(), &ctx.0).await {
+    match login::load_tx(
+        &state.provider,
+        &query_param(q.as_deref(), "tx"),
+        browser.as_deref(),
+        &ctx.0,
+    )
+    .await
+    {
         Ok(tx) if tx.username.is_none() => see_other(&format!("/login?tx={}", tx.id)),
         Ok(tx) => password_view(&state, &tx, browser.as_deref().unwrap_or(""), None),
         Err(f) => pages::failure_page(&f),
@@ -180,7 +186,14 @@ pub async fn change_page(
     ctx: Ctx,
 ) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    match login::load_tx(&state.provider, &tx_param(q.as_deref()), browser.as_deref(), &ctx.0).await {
+    match login::load_tx(
+        &state.provider,
+        &query_param(q.as_deref(), "tx"),
+        browser.as_deref(),
+        &ctx.0,
+    )
+    .await
+    {
         Ok(tx) if !change_due(&tx) => see_other(&format!("/login?tx={}", tx.id)),
         Ok(tx) => change_view(&state, &tx, browser.as_deref().unwrap_or(""), &[]),
         Err(f) => pages::failure_page(&f),

@@ -12,17 +12,9 @@ use crate::flow::Failure;
 use crate::flow::recovery::{self, Requested, Reseted};
 
 use super::super::csrf;
-use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
 use super::super::pages;
 use super::{edge_failure, see_other, with_cookies};
-
-fn param(q: Option<&str>, name: &str) -> String {
-    query_pairs(q)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
 
 /// A login transaction id to return to, kept only when it is well formed
 /// (it ends up in a link).
@@ -64,7 +56,7 @@ fn reset_view(state: &AppState, browser: &str, r: &str, problems: &[String], fai
 pub async fn request_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
     with_cookies(
-        request_view(&state, &browser, &param(q.as_deref(), "tx"), None),
+        request_view(&state, &browser, &query_param(q.as_deref(), "tx"), None),
         new_cookie,
     )
 }
@@ -118,7 +110,7 @@ pub async fn reset_page(
     ctx: Ctx,
 ) -> Response {
     let browser = cookie(&headers, csrf::cookie_name(&state));
-    let r = param(q.as_deref(), "r");
+    let r = query_param(q.as_deref(), "r");
     if recovery::alive(&state.provider, &r, browser.as_deref()).await {
         return reset_view(&state, browser.as_deref().unwrap_or(""), &r, &[], None);
     }

@@ -13,7 +13,7 @@ use crate::flow::{federation, saml};
 use super::super::csrf;
 use axum::response::IntoResponse;
 
-use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs};
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_pairs, query_param};
 use super::super::pages;
 use super::{edge_failure, login_outcome, see_other, session_from};
 
@@ -35,11 +35,7 @@ pub async fn start(
         )
         .await;
     };
-    let tx_id = query_pairs(q.as_deref())
-        .into_iter()
-        .find(|(k, _)| k == "tx")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let tx_id = query_param(q.as_deref(), "tx");
     let browser = cookie(&headers, csrf::cookie_name(&state));
     let tx = match login::load_tx(&state.provider, &tx_id, browser.as_deref(), &ctx.0).await {
         Ok(tx) => tx,
@@ -132,11 +128,7 @@ pub async fn saml_continue(
     let Some(org) = state.provider.cfg.org(&org).cloned() else {
         return edge_failure(&state, FailureCode::InvalidRequest, "no such organization", &ctx.0).await;
     };
-    let token = query_pairs(q.as_deref())
-        .into_iter()
-        .find(|(k, _)| k == "r")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let token = query_param(q.as_deref(), "r");
     let browser = cookie(&headers, csrf::cookie_name(&state));
     let outcome = saml::resume(
         &state.provider,
