@@ -40,6 +40,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// A random six-digit one-time code (SMS/email codes, recovery, activation).
+/// The modulo bias over 2^32 is below 2^-12 per value.
+pub fn six_digit_code() -> String {
+    format!("{:06}", u32::from_be_bytes(random_bytes::<4>()) % 1_000_000)
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -188,7 +188,7 @@ pub async fn start(
     };
     let mut sent_to = None;
     if kind == RecordKind::Provider {
-        let code = six_digits();
+        let code = crypto::six_digit_code();
         activation.stage = Stage::Code {
             code_mac: p.mfa.mac().sign("activation", &format!("{digest}:{code}")),
             expires_at: p.clock.now() + CODE_LIFETIME.as_secs() as i64,
@@ -218,11 +218,6 @@ pub async fn start(
         Some(sent_to) => Next::Code { id, sent_to },
         None => Next::Credentials { id },
     }
-}
-
-fn six_digits() -> String {
-    let b = crypto::random_bytes::<4>();
-    format!("{:06}", u32::from_be_bytes(b) % 1_000_000)
 }
 
 async fn send_code(p: &Provider, record: &IdentityRecordRow, code: &str) -> Result<String, String> {

@@ -70,11 +70,6 @@ fn code_mac(p: &Provider, reset_digest: &str, code: &str) -> String {
     p.mfa.mac().sign("recovery", &format!("{reset_digest}:{code}"))
 }
 
-fn six_digits() -> String {
-    let b = crypto::random_bytes::<4>();
-    format!("{:06}", u32::from_be_bytes(b) % 1_000_000)
-}
-
 /// Starts a reset for whatever `who` names.
 pub async fn request(p: &Provider, who: &str, browser: &str, tx: Option<String>, ctx: &RequestContext) -> Requested {
     let who = who.trim();
@@ -97,7 +92,7 @@ pub async fn request(p: &Provider, who: &str, browser: &str, tx: Option<String>,
     };
     let id = crypto::random_token();
     let digest = crypto::token_digest(&id);
-    let code = six_digits();
+    let code = crypto::six_digit_code();
     let reset = Reset {
         account_id: account.as_ref().map(|a| a.id.as_str().to_string()),
         // For nobody, the MAC of a code never sent: no code can match it.

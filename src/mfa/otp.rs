@@ -30,11 +30,6 @@ struct Challenge {
     attempts: u32,
 }
 
-fn six_digits() -> String {
-    let b = crypto::random_bytes::<4>();
-    format!("{:06}", u32::from_be_bytes(b) % 1_000_000)
-}
-
 impl Mfa {
     fn code_mac(&self, account_id: &str, method_id: &str, code: &str) -> String {
         self.mac.sign("otp", &format!("{account_id}:{method_id}:{code}"))
@@ -113,7 +108,7 @@ impl Mfa {
                 });
             }
         }
-        let code = six_digits();
+        let code = crypto::six_digit_code();
         let challenge = Challenge {
             code_mac: self.code_mac(&m.account_id, &m.id, &code),
             expires_at: self.clock.now() + self.limits.lifetime.as_secs() as i64,
