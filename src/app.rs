@@ -15,6 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, SessionBackend, SigningAlg};
 use crate::crypto::Mac;
 use crate::federation::{self, Federation};
+use crate::flow::health::Health;
 use crate::provider::{Provider, keys};
 use crate::session::SessionStore;
 use crate::store::{self, kv::Kv, sql::Sql};
@@ -29,6 +30,7 @@ pub struct AppState {
     pub mac: Mac,
     pub https: bool,
     pub metrics: PrometheusHandle,
+    pub health: Health,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,8 +224,12 @@ impl App {
         } else {
             None
         };
-        let federation = Federation::new(&c.cfg, http, sp);
+        let federation = Federation::new(&c.cfg, http.clone(), sp);
         federation.spawn_refresh();
+        let health = Health::new(c.sql.clone(), c.clock.clone(), c.cfg.clone(), http, c.audit.clone());
+        health.spawn();
+        health.spawn_notice_refresh();
+        health.spawn_certificate_watch(federation.clone());
         let state = AppState {
             federation,
             provider,
@@ -231,6 +237,7 @@ impl App {
             mac: Mac::new(&secret),
             https,
             metrics: telemetry::metrics_handle(),
+            health,
         };
         let router = crate::http::router(state.clone());
         let app = Self {

@@ -57,8 +57,40 @@ pub struct RawConfig {
     pub mfa: RawMfa,
     pub email: RawEmail,
     pub sms: RawSms,
+    pub diagnostics: RawDiagnostics,
     pub portal: Vec<RawPortal>,
     pub org: Vec<RawOrg>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawDiagnostics {
+    pub incident_users: u32,
+    pub incident_window: String,
+    pub incident_close_successes: u32,
+    pub webhook: Option<String>,
+    pub webhook_timeout: String,
+    pub certificate_warn_days: Vec<u32>,
+    pub certificate_check_interval: String,
+    pub loop_threshold: u32,
+    pub loop_window: String,
+    pub maintenance_notice: Option<String>,
+}
+impl Default for RawDiagnostics {
+    fn default() -> Self {
+        Self {
+            incident_users: 3,
+            incident_window: "15m".into(),
+            incident_close_successes: 2,
+            webhook: None,
+            webhook_timeout: "5s".into(),
+            certificate_warn_days: vec![30, 7, 1],
+            certificate_check_interval: "1h".into(),
+            loop_threshold: 6,
+            loop_window: "30s".into(),
+            maintenance_notice: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +356,8 @@ pub struct RawOrg {
     pub password: Option<RawPasswordOverride>,
     /// Lockout for usernames that are addresses in `email_domains`.
     pub lockout: Option<RawLockoutOverride>,
+    /// The organization IT's endpoint for incident and certificate notices.
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -465,9 +499,35 @@ pub struct Config {
     pub lockout: Lockout,
     pub password: Password,
     pub mfa: MfaSettings,
+    pub diagnostics: Diagnostics,
     pub portals: Vec<Portal>,
     pub orgs: Vec<Org>,
 }
+
+/// What turns failure events into incidents, warnings and loop stops.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    /// Distinct users of one organization failing with the same `sso_*`
+    /// code within `incident_window` that make an organization-wide incident.
+    pub incident_users: u32,
+    pub incident_window: Duration,
+    /// Successful logins after the latest failure that close an incident.
+    pub incident_close_successes: u32,
+    /// Receives every incident and certificate notice (the operator's).
+    pub webhook: Option<Url>,
+    pub webhook_timeout: Duration,
+    /// Days before notAfter at which a certificate warning is raised.
+    pub certificate_warn_days: Vec<u32>,
+    pub certificate_check_interval: Duration,
+    /// Authorizations by one browser for one portal within `loop_window`
+    /// past which the loop is stopped.
+    pub loop_threshold: u32,
+    pub loop_window: Duration,
+    pub maintenance_notice: Option<String>,
+}
+
+/// The client id of the gateway's own administration console.
+pub const ADMIN_CLIENT_ID: &str = "gatehouse-admin";
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -701,6 +761,7 @@ pub struct Org {
     /// differs from the global one. Keyed on what was typed, never on the
     /// account, so it answers the same whether or not the account exists.
     pub lockout: Option<Lockout>,
+    pub webhook: Option<Url>,
 }
 
 /// An organization's changes to the global `[password]` policy.
@@ -1586,7 +1647,12 @@ impl RawConfig {
                     })
                 }
             };
+            let webhook = ro
+                .webhook
+                .as_deref()
+                .and_then(|u| webhook_url(problems, &format!("org[{i}].webhook"), u));
             orgs.push(Org {
+                webhook,
                 lockout: org_lockout,
                 password,
                 account_type,
@@ -1602,6 +1668,17 @@ impl RawConfig {
             });
         }
 
+        let diagnostics = self.diagnostics.validate(&mut p);
+        if !portals.iter().any(|x: &Portal| x.client_id == ADMIN_CLIENT_ID) {
+            portals.push(admin_portal(&public_url));
+        } else {
+            p.push(Problem {
+                key: "portal".into(),
+                message: format!(
+                    "`{ADMIN_CLIENT_ID}` is the gateway's own administration console: choose another client_id"
+                ),
+            });
+        }
         let password_max_age = self
             .password
             .max_age
@@ -1729,9 +1806,82 @@ impl RawConfig {
                 email,
                 sms,
             },
+            diagnostics,
             portals,
             orgs,
         })
+    }
+}
+
+/// The administration console is a portal of the gateway's own: a public
+/// client whose only redirect is `/admin/callback`, open to every account
+/// type, and always behind a second factor of assurance level 2.
+fn admin_portal(public_url: &Url) -> Portal {
+    let base = public_url.as_str().trim_end_matches('/');
+    Portal {
+        client_id: ADMIN_CLIENT_ID.into(),
+        name: "gatehouse administration".into(),
+        client_secret: None,
+        redirect_uris: vec![format!("{base}/admin/callback")],
+        post_logout_redirect_uris: vec![format!("{base}/admin")],
+        account_types: vec![AccountType::Provider, AccountType::Member, AccountType::Employer],
+        mfa: PortalMfa::Required,
+        mfa_aal: 2,
+        signing_alg: SigningAlg::Es256,
+        login_url: Some(format!("{base}/admin")),
+    }
+}
+
+fn webhook_url(problems: &mut Vec<Problem>, key: &str, value: &str) -> Option<Url> {
+    match Url::parse(value) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u)) => Some(u),
+        _ => {
+            problems.push(Problem {
+                key: key.into(),
+                message: format!("`{value}` must be an https URL (http is allowed only on a loopback host)"),
+            });
+            None
+        }
+    }
+}
+
+impl RawDiagnostics {
+    fn validate(self, problems: &mut Vec<Problem>) -> Diagnostics {
+        if self.incident_users < 2 {
+            problems.push(Problem {
+                key: "diagnostics.incident_users".into(),
+                message: "must be at least 2 (one user failing is not an incident)".into(),
+            });
+        }
+        if self.loop_threshold < 2 {
+            problems.push(Problem {
+                key: "diagnostics.loop_threshold".into(),
+                message: "must be at least 2".into(),
+            });
+        }
+        let mut warn_days = self.certificate_warn_days;
+        warn_days.sort_unstable_by(|a, b| b.cmp(a));
+        warn_days.dedup();
+        Diagnostics {
+            incident_users: self.incident_users.max(2),
+            incident_window: duration(problems, "diagnostics.incident_window", &self.incident_window),
+            incident_close_successes: self.incident_close_successes.max(1),
+            webhook: self
+                .webhook
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .and_then(|u| webhook_url(problems, "diagnostics.webhook", u)),
+            webhook_timeout: duration(problems, "diagnostics.webhook_timeout", &self.webhook_timeout),
+            certificate_warn_days: warn_days,
+            certificate_check_interval: duration(
+                problems,
+                "diagnostics.certificate_check_interval",
+                &self.certificate_check_interval,
+            ),
+            loop_threshold: self.loop_threshold.max(2),
+            loop_window: duration(problems, "diagnostics.loop_window", &self.loop_window),
+            maintenance_notice: self.maintenance_notice.filter(|n| !n.trim().is_empty()),
+        }
     }
 }
 

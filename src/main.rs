@@ -52,6 +52,15 @@ enum Command {
         kind: ImportKind,
         file: std::path::PathBuf,
     },
+    /// Explain sign-in failures and check organizations' IdPs:
+    /// `diagnose connection ORG`, `diagnose saml-response --org ORG FILE|-`,
+    /// `diagnose id-token --org ORG FILE|-`, `diagnose ref CODE`.
+    Diagnose {
+        #[command(flatten)]
+        cfg: ConfigArg,
+        #[command(subcommand)]
+        action: DiagnoseCmd,
+    },
     /// Manage ID-token signing keys.
     Keys {
         #[command(flatten)]
@@ -116,6 +125,51 @@ enum AccountCmd {
     Unlock { who: String },
     /// Disable an account and end its sessions.
     Disable { who: String },
+}
+
+#[derive(Subcommand)]
+enum DiagnoseCmd {
+    /// Live preflight of an organization's IdP: metadata or discovery,
+    /// certificates, algorithms, endpoints, clock, our URLs.
+    Connection {
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain a captured SAMLResponse (XML, base64 or URL-encoded; `-`
+    /// reads standard input). Exit 0 accept, 1 reject, 2 usage error.
+    SamlResponse {
+        #[arg(long)]
+        org: String,
+        file: String,
+        /// Judge as of this instant (RFC 3339), e.g. the user's failure time.
+        #[arg(long)]
+        at: Option<String>,
+        /// The AuthnRequest ID the response should answer.
+        #[arg(long)]
+        request_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain a captured ID token (`-` reads standard input).
+    IdToken {
+        #[arg(long)]
+        org: String,
+        file: String,
+        #[arg(long)]
+        at: Option<String>,
+        /// The nonce of the login the token answers.
+        #[arg(long)]
+        nonce: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look up the event behind a reference code a user quoted.
+    Ref {
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +252,10 @@ async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let cfg = load(&cfg)?;
             keys(&cfg, action)
         }
+        Command::Diagnose { cfg, action } => {
+            let cfg = load(&cfg)?;
+            diagnose(cfg, action).await
+        }
         Command::Import { cfg, kind, file } => {
             let cfg = load(&cfg)?;
             let c = Components::open(cfg, Arc::new(SystemClock)).await.map_err(fail)?;
@@ -233,6 +291,175 @@ async fn import(c: Components, kind: ImportKind, file: &std::path::Path) -> Resu
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn read_input(file: &str) -> Result<String, ExitCode> {
+    if file == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(usage)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).map_err(|e| usage(format!("{file}: {e}")))
+    }
+}
+
+fn instant(at: Option<&str>) -> Result<i64, ExitCode> {
+    match at {
+        None => Ok(SystemClock.now()),
+        Some(t) => humantime::parse_rfc3339_weak(t)
+            .map_err(|e| usage(format!("--at {t}: {e} (use e.g. 2026-06-01T12:00:30Z)")))?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .map_err(|_| usage("--at is before 1970")),
+    }
+}
+
+fn print_checks(
+    json: bool,
+    value: &serde_json::Value,
+    headline: &str,
+    checks: &[gatehouse::diagnostics::checks::Check],
+) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{headline}");
+        print!("{}", gatehouse::diagnostics::checks::render_text(checks));
+    }
+}
+
+async fn diagnose(cfg: Config, action: DiagnoseCmd) -> Result<ExitCode, ExitCode> {
+    use gatehouse::flow::{admin, explain, preflight};
+    let verdict_exit = |v: &str| {
+        if v == "accept" {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    match action {
+        DiagnoseCmd::SamlResponse {
+            org,
+            file,
+            at,
+            request_id,
+            json,
+        } => {
+            let input = read_input(&file)?;
+            let at = instant(at.as_deref())?;
+            let r = explain::saml_response(&cfg, &org, &input, at, request_id.as_deref())
+                .await
+                .map_err(usage)?;
+            let headline = format!(
+                "{}: {}{}",
+                r.org,
+                r.verdict,
+                r.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+            );
+            print_checks(json, &serde_json::json!(r), &headline, &r.checks);
+            Ok(verdict_exit(r.verdict))
+        }
+        DiagnoseCmd::IdToken {
+            org,
+            file,
+            at,
+            nonce,
+            json,
+        } => {
+            let input = read_input(&file)?;
+            let at = instant(at.as_deref())?;
+            let r = explain::id_token(&cfg, &org, &input, at, nonce.as_deref())
+                .await
+                .map_err(usage)?;
+            let headline = format!(
+                "{}: {}{}",
+                r.org,
+                r.verdict,
+                r.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+            );
+            print_checks(json, &serde_json::json!(r), &headline, &r.checks);
+            Ok(verdict_exit(r.verdict))
+        }
+        DiagnoseCmd::Connection { org, json } => {
+            if cfg.org(&org).is_none() {
+                return Err(usage(format!("organization `{org}` is not in the configuration")));
+            }
+            let fed = gatehouse::federation::Federation::new(
+                &cfg,
+                gatehouse::federation::http_client(std::time::Duration::from_secs(10)).map_err(usage)?,
+                None,
+            );
+            let r = preflight::run(&cfg, &fed, &org, SystemClock.now()).await;
+            let headline = format!("{} ({}): {}", r.org, r.kind, r.verdict.as_str());
+            print_checks(json, &serde_json::json!(r), &headline, &r.checks);
+            Ok(if r.verdict == gatehouse::diagnostics::checks::Result::Fail {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        DiagnoseCmd::Ref { code, json } => {
+            let Some(reference) = admin::normalize_reference(&code) else {
+                return Err(usage(format!("`{code}` is not a reference (they look like 7F3K-92QD)")));
+            };
+            let c = Components::open(cfg, Arc::new(SystemClock)).await.map_err(fail)?;
+            let events: Vec<_> = c
+                .audit
+                .by_reference(&reference)
+                .await
+                .map_err(fail)?
+                .iter()
+                .map(admin::view)
+                .collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "reference": reference, "events": events }))
+                        .unwrap_or_default()
+                );
+            } else if events.is_empty() {
+                println!("no event with reference {reference}");
+            }
+            if !json {
+                for e in &events {
+                    let x = &e.explanation;
+                    println!("{} at {}: {}", e.reference, e.at, x.what);
+                    println!("  step:     {}", x.step);
+                    if let Some(v) = &x.expected {
+                        println!("  expected: {v}");
+                    }
+                    if let Some(v) = &x.actual {
+                        println!("  actual:   {v}");
+                    }
+                    println!("  fix:      {}", x.fix);
+                    for (k, v) in [
+                        ("org", &e.org),
+                        ("portal", &e.portal),
+                        ("user", &e.username),
+                        ("ip", &e.ip),
+                        ("agent", &e.user_agent),
+                    ] {
+                        if let Some(v) = v {
+                            println!("  {k:<9} {v}");
+                        }
+                    }
+                    for f in &x.facts {
+                        println!("  {}: {}", f.name, f.value);
+                    }
+                }
+            }
+            Ok(if events.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }
 
 /// Registers the SIGTERM handler now; the returned future resolves on

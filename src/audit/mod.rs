@@ -3,7 +3,10 @@
 //! admin-facing details (expected vs actual, attempts left, ...). Secrets
 //! never enter an event: callers pass facts, not credentials.
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::clock::SharedClock;
 use crate::crypto;
@@ -73,15 +76,45 @@ impl Event {
     }
 }
 
+/// What a listener hears about a login outcome of an organization (the
+/// incident watch); the full record stays in the store.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub org_id: String,
+    pub code: Option<FailureCode>,
+    pub at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Audit {
     sql: Sql,
     clock: SharedClock,
+    listener: Arc<OnceLock<mpsc::UnboundedSender<Recorded>>>,
 }
 
 impl Audit {
     pub fn new(sql: Sql, clock: SharedClock) -> Self {
-        Self { sql, clock }
+        Self {
+            sql,
+            clock,
+            listener: Arc::default(),
+        }
+    }
+
+    /// The events stored under a reference code (normally one).
+    pub async fn by_reference(&self, reference: &str) -> Result<Vec<AuditRecord>, crate::store::Error> {
+        self.sql.audit_by_reference(reference).await
+    }
+
+    /// Recent events, optionally of one organization, newest first.
+    pub async fn recent(&self, org_id: Option<&str>, limit: i64) -> Result<Vec<AuditRecord>, crate::store::Error> {
+        self.sql.recent_audit_for(org_id, limit).await
+    }
+
+    /// Login outcomes of organizations are sent to `tx` once stored (set
+    /// once; every clone of this `Audit` shares it).
+    pub fn listen(&self, tx: mpsc::UnboundedSender<Recorded>) {
+        let _ = self.listener.set(tx);
     }
 
     /// Records the event and returns its reference code. A database failure
@@ -127,6 +160,14 @@ impl Audit {
         }
         if let Err(e) = self.sql.insert_audit(&record).await {
             tracing::error!(error = %e, reference = %reference, "could not store audit event");
+        } else if let (Some(tx), Some(org_id)) = (self.listener.get(), record.org_id.clone())
+            && (record.kind == "login_success" || record.kind == "login_failure")
+        {
+            let _ = tx.send(Recorded {
+                org_id,
+                code: event.code,
+                at: record.at,
+            });
         }
         reference
     }

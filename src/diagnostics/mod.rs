@@ -4,6 +4,11 @@
 //! silently become a 500. `docs/error-codes.md` lists the same codes and a
 //! test keeps the two in step.
 
+pub mod certs;
+pub mod checks;
+pub mod explain;
+pub mod incidents;
+
 use serde::Serialize;
 
 macro_rules! failure_codes {

@@ -69,6 +69,11 @@ impl Federation {
         self.saml.get(org_id)
     }
 
+    /// Every SAML connection, by org id.
+    pub fn saml_connections(&self) -> impl Iterator<Item = (&String, &Arc<saml::Connection>)> {
+        self.saml.iter()
+    }
+
     pub fn sp(&self) -> Option<&Arc<saml::sp::SpIdentity>> {
         self.sp.as_ref()
     }

@@ -89,16 +89,111 @@ async fn unavailable(p: &Provider, ctx: &RequestContext, e: store::Error) -> Fai
     .await
 }
 
+/// The browser behind an authorization request: its CSRF cookie value and
+/// whether it sent that cookie (false: the cookie was made just now).
+pub struct Browser<'a> {
+    pub cookie: &'a str,
+    pub returning: bool,
+}
+
+impl Browser<'_> {
+    /// What the loop breaker counts on: the cookie, or for a client that
+    /// keeps no cookies, its address and user agent.
+    fn loop_id(&self, ctx: &RequestContext) -> String {
+        if self.returning {
+            binding_of(self.cookie)
+        } else {
+            crypto::token_digest(&format!(
+                "addr|{}|{}",
+                ctx.ip.as_deref().unwrap_or(""),
+                ctx.user_agent.as_deref().unwrap_or("")
+            ))
+        }
+    }
+}
+
+/// Which side of a redirect loop answered automatically.
+#[derive(Clone, Copy)]
+enum Bounce {
+    /// The gateway had a session and issued a code at once: the portal is
+    /// the one coming straight back.
+    Portal,
+    /// The gateway sent the browser to the IdP: the browser keeps coming
+    /// back to the portal without an answer reaching the gateway.
+    Idp,
+}
+
+/// Counts an authorization the gateway is about to answer without the user
+/// (a code from the SSO session, or a redirect to the IdP) for this browser
+/// and portal. Past the threshold within the window the loop is stopped
+/// with a page that says which side bounced. A login page breaks a loop by
+/// itself (a person has to act), so those are not counted.
+async fn loop_breaker(
+    p: &Provider,
+    client_id: &str,
+    loop_id: &str,
+    bounce: Bounce,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
+    let d = &p.cfg.diagnostics;
+    let count = match p
+        .kv
+        .incr_window(&keys::authorize_count(loop_id, client_id), d.loop_window)
+        .await
+    {
+        Ok(n) => n,
+        // The breaker is a diagnostic aid: a store hiccup must not block logins.
+        Err(e) => {
+            log_store_error(&e);
+            return Ok(());
+        }
+    };
+    if count <= i64::from(d.loop_threshold) {
+        return Ok(());
+    }
+    let (side, why) = match bounce {
+        Bounce::Portal => (
+            "portal",
+            "the portal received an authorization code and asked for authorization again right away: it is not keeping its own session (typically a session cookie it cannot set — SameSite=None without Secure, a cookie domain that does not match, or http vs https — or a code exchange that fails on its side)",
+        ),
+        Bounce::Idp => (
+            "idp",
+            "the browser was sent to the organization's IdP and came back to the portal without an answer reaching the gateway (the IdP bounced it, or posts its answer elsewhere): check the IdP's ACS / redirect URI for the gateway",
+        ),
+    };
+    let window = d.loop_window.as_secs();
+    let event = Event::failure(FailureCode::SsoRedirectLoop)
+        .client(client_id.to_string())
+        .detail("side", side)
+        .detail("authorizations", count)
+        .detail("window_seconds", window)
+        .detail(
+            "expected",
+            format!(
+                "at most {} automatic authorizations per {window}s for one browser and portal",
+                d.loop_threshold
+            ),
+        )
+        .detail(
+            "actual",
+            format!("{count} within {window}s, each answered at once by the {side}"),
+        )
+        .detail("fix", why);
+    Err(fail(p, ctx, FailureCode::SsoRedirectLoop, event).await)
+}
+
 /// Handles an authorization request. `session` is the browser's SSO cookie
-/// (if any) and `browser` the value of its CSRF cookie.
+/// (if any) and `browser` its CSRF cookie.
 pub async fn authorize(
     p: &Provider,
     fed: &Federation,
     params: &[(String, String)],
     session: Option<SessionId>,
-    browser: &str,
+    browser: &Browser<'_>,
     ctx: &RequestContext,
 ) -> AuthorizeOutcome {
+    let loop_id = browser.loop_id(ctx);
+    let browser = browser.cookie;
     let req = match authorize::validate(&p.cfg, params) {
         Ok(r) => r,
         Err(Rejection::Page { code, detail }) => {
@@ -170,6 +265,9 @@ pub async fn authorize(
     if let Some((handle, s)) = &existing
         && authorize::session_satisfies(&req, portal, s, now)
     {
+        if let Err(f) = loop_breaker(p, &req.client_id, &loop_id, Bounce::Portal, ctx).await {
+            return AuthorizeOutcome::Page(f);
+        }
         return match issue_code(p, &req, &handle.0, s).await {
             Ok(location) => {
                 metrics::counter!("gatehouse_logins_total", "outcome" => "sso").increment(1);
@@ -210,6 +308,9 @@ pub async fn authorize(
         .and_then(|(_, domain)| p.cfg.org_for_domain(domain));
     let org = tx.request.org.as_deref().and_then(|o| p.cfg.org(o)).or(hinted);
     if let Some(org) = org.filter(|o| o.connection.is_some()) {
+        if let Err(f) = loop_breaker(p, &tx.request.client_id, &loop_id, Bounce::Idp, ctx).await {
+            return AuthorizeOutcome::Page(f);
+        }
         return match federation::start(p, fed, &tx, org, ctx).await {
             Ok(url) => AuthorizeOutcome::ToIdp(url),
             Err(f) => AuthorizeOutcome::Page(f),

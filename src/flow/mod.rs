@@ -4,11 +4,15 @@
 //! HTTP layer renders.
 
 pub mod account;
+pub mod admin;
 pub mod activation;
+pub mod explain;
 pub mod federation;
+pub mod health;
 pub mod login;
 pub mod logout;
 pub mod mfa;
+pub mod preflight;
 pub mod recovery;
 pub mod saml;
 

@@ -13,8 +13,12 @@ use crate::flow::Failure;
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_filter("datetime", |unix: i64| crate::clock::rfc3339(unix));
     for (name, src) in [
         ("base.html", include_str!("../../templates/base.html")),
+        ("admin.html", include_str!("../../templates/admin.html")),
+        ("admin_ref.html", include_str!("../../templates/admin_ref.html")),
+        ("admin_org.html", include_str!("../../templates/admin_org.html")),
         ("identify.html", include_str!("../../templates/identify.html")),
         ("password.html", include_str!("../../templates/password.html")),
         ("error.html", include_str!("../../templates/error.html")),
@@ -60,6 +64,28 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env
 });
+
+/// A JSON value as a template value (the template engine is built without
+/// serde, so structured data crosses as JSON).
+pub fn json_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_f64().map(Value::from))
+            .unwrap_or_else(|| Value::from(n.to_string())),
+        J::String(s) => Value::from(s.clone()),
+        J::Array(a) => a.iter().map(json_value).collect(),
+        J::Object(m) => Value::from_object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
+        ),
+    }
+}
 
 /// Renders `name` with `ctx` and the given status.
 pub fn render(status: StatusCode, name: &str, ctx: Value) -> Response {

@@ -99,3 +99,8 @@ pub fn activation_ip(ip: &str) -> String {
 pub fn activation_tries(id_digest: &str) -> String {
     format!("activate-tries:{id_digest}")
 }
+
+/// Authorizations by one browser for one portal in the loop window.
+pub fn authorize_count(browser_digest: &str, client_id: &str) -> String {
+    format!("loop:{browser_digest}:{client_id}")
+}

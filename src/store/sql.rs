@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0006_identity_records.sql"),
     ),
     (7, "invitations", include_str!("../../migrations/0007_invitations.sql")),
+    (8, "diagnostics", include_str!("../../migrations/0008_diagnostics.sql")),
 ];
 
 #[derive(Clone, Debug)]
@@ -728,6 +729,57 @@ impl Sql {
         rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
     }
 
+    /// Login outcomes (`login_failure`, `login_success`) of one
+    /// organization since `since`, oldest first, at most `limit`.
+    pub async fn org_outcomes(&self, org_id: &str, since: i64, limit: i64) -> Result<Vec<AuditRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events WHERE org_id = $1 AND at >= $2 \
+             AND kind IN ('login_failure', 'login_success') ORDER BY at DESC, id LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut v = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        v.reverse();
+        Ok(v)
+    }
+
+    pub async fn last_success(&self, org_id: &str) -> Result<Option<i64>, Error> {
+        sqlx::query_scalar("SELECT MAX(at) FROM audit_events WHERE org_id = $1 AND kind = 'login_success'")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    /// Recent events, optionally of one organization, newest first.
+    pub async fn recent_audit_for(&self, org_id: Option<&str>, limit: i64) -> Result<Vec<AuditRecord>, Error> {
+        let rows = match org_id {
+            Some(o) => {
+                sqlx::query("SELECT * FROM audit_events WHERE org_id = $1 ORDER BY at DESC, id LIMIT $2")
+                    .bind(o)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM audit_events ORDER BY at DESC, id LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(db)?;
+        rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, Error> {
         let rows = sqlx::query("SELECT * FROM audit_events ORDER BY at DESC, id LIMIT $1")
             .bind(limit)
@@ -735,6 +787,219 @@ impl Sql {
             .await
             .map_err(db)?;
         rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+}
+
+/// An organization-wide incident, open or closed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IncidentRow {
+    pub id: String,
+    pub org_id: String,
+    pub code: String,
+    pub status: String,
+    pub users: i64,
+    pub failures: i64,
+    pub first_at: i64,
+    pub latest_at: i64,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub successes_since: i64,
+}
+
+fn incident_from_row(r: &SqliteRow) -> Result<IncidentRow, sqlx::Error> {
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        code: r.try_get("code")?,
+        status: r.try_get("status")?,
+        users: r.try_get("users")?,
+        failures: r.try_get("failures")?,
+        first_at: r.try_get("first_at")?,
+        latest_at: r.try_get("latest_at")?,
+        opened_at: r.try_get("opened_at")?,
+        closed_at: r.try_get("closed_at")?,
+        successes_since: r.try_get("successes_since")?,
+    })
+}
+
+impl Sql {
+    // -- diagnostics ---------------------------------------------------------
+
+    /// Opens an incident; `Conflict` when one is already open for the org
+    /// and code (the unique index decides, so two instances cannot both
+    /// raise it).
+    pub async fn open_incident(&self, i: &IncidentRow) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO incidents (id, org_id, code, status, users, failures, first_at, latest_at, opened_at, closed_at, successes_since) \
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, NULL, 0)",
+        )
+        .bind(&i.id)
+        .bind(&i.org_id)
+        .bind(&i.code)
+        .bind(i.users)
+        .bind(i.failures)
+        .bind(i.first_at)
+        .bind(i.latest_at)
+        .bind(i.opened_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Brings an open incident up to date with the latest failure.
+    pub async fn update_incident(&self, id: &str, users: i64, failures: i64, latest_at: i64) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE incidents SET users = MAX(users, $2), failures = failures + $3, latest_at = MAX(latest_at, $4), \
+             successes_since = 0 WHERE id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(users)
+        .bind(failures)
+        .bind(latest_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Counts a success against every open incident of the org; returns
+    /// the ones that reached `close_after` and were closed by this call.
+    pub async fn incident_success(&self, org_id: &str, close_after: i64, at: i64) -> Result<Vec<IncidentRow>, Error> {
+        sqlx::query("UPDATE incidents SET successes_since = successes_since + 1 WHERE org_id = $1 AND status = 'open'")
+            .bind(org_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        let due =
+            sqlx::query("SELECT * FROM incidents WHERE org_id = $1 AND status = 'open' AND successes_since >= $2")
+                .bind(org_id)
+                .bind(close_after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        let mut closed = Vec::new();
+        for row in &due {
+            let mut i = incident_from_row(row).map_err(db)?;
+            let r =
+                sqlx::query("UPDATE incidents SET status = 'closed', closed_at = $2 WHERE id = $1 AND status = 'open'")
+                    .bind(&i.id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?;
+            if r.rows_affected() == 1 {
+                i.status = "closed".into();
+                i.closed_at = Some(at);
+                closed.push(i);
+            }
+        }
+        Ok(closed)
+    }
+
+    pub async fn open_incident_for(&self, org_id: &str, code: &str) -> Result<Option<IncidentRow>, Error> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE org_id = $1 AND code = $2 AND status = 'open'")
+            .bind(org_id)
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(incident_from_row).transpose().map_err(db)
+    }
+
+    /// Incidents, newest first, optionally of one org.
+    pub async fn incidents(&self, org_id: Option<&str>, limit: i64) -> Result<Vec<IncidentRow>, Error> {
+        let rows = match org_id {
+            Some(o) => {
+                sqlx::query("SELECT * FROM incidents WHERE org_id = $1 ORDER BY opened_at DESC, id LIMIT $2")
+                    .bind(o)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM incidents ORDER BY opened_at DESC, id LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(db)?;
+        rows.iter().map(incident_from_row).collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// The level last notified for a certificate, if any.
+    pub async fn certificate_notice(&self, org_id: &str, usage: &str, sha256: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar("SELECT level FROM certificate_notices WHERE org_id = $1 AND cert_use = $2 AND sha256 = $3")
+            .bind(org_id)
+            .bind(usage)
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    pub async fn put_certificate_notice(
+        &self,
+        org_id: &str,
+        usage: &str,
+        sha256: &str,
+        level: &str,
+        at: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO certificate_notices (org_id, cert_use, sha256, level, at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, cert_use, sha256) DO UPDATE SET level = excluded.level, at = excluded.at",
+        )
+        .bind(org_id)
+        .bind(usage)
+        .bind(sha256)
+        .bind(level)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Every certificate fingerprint ever noticed for an org and use.
+    pub async fn certificate_fingerprints(&self, org_id: &str, usage: &str) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar("SELECT sha256 FROM certificate_notices WHERE org_id = $1 AND cert_use = $2")
+            .bind(org_id)
+            .bind(usage)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    pub async fn put_setting(&self, name: &str, value: Option<&str>, at: i64, by: &str) -> Result<(), Error> {
+        match value {
+            Some(v) => sqlx::query(
+                "INSERT INTO settings (name, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            )
+            .bind(name)
+            .bind(v)
+            .bind(at)
+            .bind(by)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?,
+            None => sqlx::query("DELETE FROM settings WHERE name = $1")
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?,
+        };
+        Ok(())
     }
 }
 

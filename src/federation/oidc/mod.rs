@@ -4,6 +4,7 @@
 //! and mapping of the validated claims to an `Assertion`.
 
 pub mod error;
+pub mod explain;
 pub mod validate;
 
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 
 pub mod decrypt;
 pub mod error;
+pub mod explain;
 pub mod metadata;
 pub mod sp;
 pub mod validate;

@@ -68,12 +68,23 @@ impl SpIdentity {
             std::fs::write(&cert_path, cert.to_pem().map_err(|e| e.to_string())?)
                 .map_err(|e| format!("{}: {e}", cert_path.display()))?;
         }
+        Self::load(dir)?.ok_or_else(|| format!("{}: missing", key_path.display()))
+    }
+
+    /// Loads the SP key and certificate from `dir` if they exist; never
+    /// creates them (for commands that must not change anything).
+    pub fn load(dir: &Path) -> Result<Option<Self>, String> {
+        let key_path = dir.join("saml-sp.key");
+        let cert_path = dir.join("saml-sp.crt");
+        if !key_path.exists() {
+            return Ok(None);
+        }
         let key_pem = std::fs::read(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
         let cert_pem = std::fs::read(&cert_path).map_err(|e| format!("{}: {e}", cert_path.display()))?;
         let key = PKey::private_key_from_pem(&key_pem).map_err(|e| format!("{}: {e}", key_path.display()))?;
         let x = openssl::x509::X509::from_pem(&cert_pem).map_err(|e| format!("{}: {e}", cert_path.display()))?;
         let cert = Cert::from_der(&x.to_der().map_err(|e| e.to_string())?)?;
-        Ok(Self { key, cert })
+        Ok(Some(Self { key, cert }))
     }
 
     fn cert_b64(&self) -> String {

@@ -31,7 +31,7 @@ fn identify_view(state: &AppState, tx: &LoginTx, browser: &str, message: Option<
         "identify.html",
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
-            message => message, username => username,
+            message => message, username => username, maintenance => state.health.maintenance(),
         },
     )
 }
@@ -47,6 +47,7 @@ fn password_view(state: &AppState, tx: &LoginTx, browser: &str, failure: Option<
         context! {
             tx => tx.id.clone(), csrf => csrf::token(state, browser), portal_name => portal_name(state, tx),
             username => tx.username.clone(), failure => failure.map(pages::failure_context),
+            maintenance => state.health.maintenance(),
         },
     )
 }

@@ -1,6 +1,7 @@
 //! Handlers, grouped by audience.
 
 pub mod account;
+pub mod admin;
 pub mod activate;
 pub mod login;
 pub mod mfa;

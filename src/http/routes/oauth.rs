@@ -43,7 +43,10 @@ async fn authorize(state: AppState, headers: HeaderMap, params: Vec<(String, Str
         &state.federation,
         &params,
         session_from(&state, &headers),
-        &browser,
+        &login::Browser {
+            cookie: &browser,
+            returning: new_cookie.is_none(),
+        },
         &ctx.0,
     )
     .await;

@@ -32,6 +32,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
             "session_store": { "backend": state.provider.kv.backend_name(), "status": show(&kv) },
             "store": show(&sql),
+            "maintenance": state.health.maintenance(),
         })),
     )
         .into_response()

@@ -1,0 +1,80 @@
+//! The pass/warn/fail list that the preflight and the offline explainers
+//! print: one row per check, with expected vs actual and the fix.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Result {
+    Pass,
+    Warn,
+    Fail,
+    Skipped,
+}
+
+impl Result {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Result::Pass => "pass",
+            Result::Warn => "warn",
+            Result::Fail => "fail",
+            Result::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub result: Result,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn new(name: &str, result: Result) -> Self {
+        Self {
+            name: name.into(),
+            result,
+            expected: None,
+            actual: None,
+            fix: None,
+        }
+    }
+    pub fn pass(name: &str) -> Self {
+        Self::new(name, Result::Pass)
+    }
+    pub fn expected(mut self, v: impl Into<String>) -> Self {
+        self.expected = Some(v.into());
+        self
+    }
+    pub fn actual(mut self, v: impl Into<String>) -> Self {
+        self.actual = Some(v.into());
+        self
+    }
+    pub fn fix(mut self, v: impl Into<String>) -> Self {
+        self.fix = Some(v.into());
+        self
+    }
+}
+
+/// Prints checks as an aligned text list.
+pub fn render_text(checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(&format!("{:<7} {:<width$}", c.result.as_str().to_uppercase(), c.name));
+        if let Some(a) = &c.actual {
+            out.push_str(&format!("  actual: {a}"));
+        }
+        if let Some(e) = &c.expected {
+            out.push_str(&format!("  expected: {e}"));
+        }
+        out.push('\n');
+        if let Some(f) = c.fix.as_ref().filter(|_| c.result != Result::Pass) {
+            out.push_str(&format!("        fix: {f}\n"));
+        }
+    }
+    out
+}

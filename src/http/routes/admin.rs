@@ -1,0 +1,484 @@
+//! `/admin` (HTML) and `/api/admin` (JSON): the diagnostics console. Every
+//! handler starts from `flow::admin::admin`, which decides who may see what;
+//! the console signs in through the gateway's own authorize endpoint as the
+//! built-in `gatehouse-admin` portal (PKCE, state bound to this browser), so
+//! the second factor is enforced by the same login every portal uses.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::RequestContext;
+use crate::config::ADMIN_CLIENT_ID;
+use crate::crypto;
+use crate::diagnostics::FailureCode;
+use crate::flow::admin::{self, Admin, Refusal};
+use crate::flow::preflight;
+use crate::provider::codes;
+
+use super::super::csrf;
+use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
+use super::super::pages::{self, json_value};
+use super::{edge_failure, see_other, session_from, with_cookies};
+
+const LOGIN_COOKIE: &str = "gatehouse_admin_login";
+
+fn login_cookie(state: &AppState) -> String {
+    if state.https {
+        format!("__Host-{LOGIN_COOKIE}")
+    } else {
+        LOGIN_COOKIE.to_string()
+    }
+}
+
+/// Only console paths are returned to after sign-in.
+fn safe_return(path: &str) -> &str {
+    let ok = (path == "/admin" || path.starts_with("/admin/"))
+        && !path.contains("//")
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic());
+    if ok { path } else { "/admin" }
+}
+
+/// The signed-in admin, or the response to send instead (sign-in redirect
+/// for pages, 401 JSON for the API, the failure page when not permitted).
+async fn guard(
+    state: &AppState,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+    here: &str,
+    api: bool,
+) -> Result<Admin, Response> {
+    match admin::admin(&state.provider, session_from(state, headers), ctx).await {
+        Ok(a) => Ok(a),
+        Err(Refusal::SignIn) if api => Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "session_required", "message": "sign in to /admin first (with a second factor)"})),
+        )
+            .into_response()),
+        Err(Refusal::SignIn) => Err(see_other(&format!(
+            "/admin/login?return={}",
+            url::form_urlencoded::byte_serialize(safe_return(here).as_bytes()).collect::<String>()
+        ))),
+        Err(Refusal::Denied(f)) if api => Err((
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": f.code.as_str(), "reference": f.reference})),
+        )
+            .into_response()),
+        Err(Refusal::Denied(f)) => Err(pages::failure_page(&f)),
+    }
+}
+
+macro_rules! guarded {
+    ($state:expr, $headers:expr, $ctx:expr, $here:expr, $api:expr) => {
+        match guard(&$state, &$headers, &$ctx.0, $here, $api).await {
+            Ok(a) => a,
+            Err(r) => return r,
+        }
+    };
+}
+
+fn unavailable_json(e: &crate::store::Error) -> Response {
+    crate::flow::log_store_error(e);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "service_unavailable"})),
+    )
+        .into_response()
+}
+
+fn unavailable_page() -> Response {
+    pages::render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error.html",
+        context! { code => "service_unavailable", title => FailureCode::ServiceUnavailable.title(),
+        next_step => FailureCode::ServiceUnavailable.next_step() },
+    )
+}
+
+// -- sign-in -----------------------------------------------------------------
+
+pub async fn login(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let return_to = safe_return(&query_param(q.as_deref(), "return")).to_string();
+    let state_value = crypto::random_token();
+    let verifier = crypto::random_token();
+    let challenge = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
+    let issuer = state.provider.cfg.server.issuer();
+    let mut u = match url::Url::parse(&format!("{issuer}/oauth2/authorize")) {
+        Ok(u) => u,
+        Err(_) => return unavailable_page(),
+    };
+    u.query_pairs_mut()
+        .append_pair("client_id", ADMIN_CLIENT_ID)
+        .append_pair("redirect_uri", &format!("{issuer}/admin/callback"))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", &state_value)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let cookie = format!(
+        "{}={state_value}.{verifier}.{}; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=900{}",
+        login_cookie(&state),
+        crypto::b64url(return_to.as_bytes()),
+        if state.https { "; Secure" } else { "" }
+    );
+    with_cookies(see_other(u.as_str()), [cookie])
+}
+
+pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
+    let clear = format!(
+        "{}=; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        login_cookie(&state),
+        if state.https { "; Secure" } else { "" }
+    );
+    let saved = cookie(&headers, &login_cookie(&state)).unwrap_or_default();
+    let mut parts = saved.splitn(3, '.');
+    let (Some(expected_state), Some(verifier), Some(ret)) = (parts.next(), parts.next(), parts.next()) else {
+        return with_cookies(
+            edge_failure(
+                &state,
+                FailureCode::LoginExpired,
+                "admin callback without its sign-in cookie",
+                &ctx.0,
+            )
+            .await,
+            [clear],
+        );
+    };
+    let got_state = query_param(q.as_deref(), "state");
+    if !crypto::constant_time_eq(got_state.as_bytes(), expected_state.as_bytes()) {
+        return with_cookies(
+            edge_failure(
+                &state,
+                FailureCode::SsoStateMismatch,
+                "admin callback state differs from this browser's",
+                &ctx.0,
+            )
+            .await,
+            [clear],
+        );
+    }
+    let code = query_param(q.as_deref(), "code");
+    let grant = match codes::redeem(&state.provider.kv, &code).await {
+        Ok(codes::Redeemed::Fresh(g)) => g,
+        Ok(_) => {
+            return with_cookies(
+                edge_failure(
+                    &state,
+                    FailureCode::LoginExpired,
+                    "admin callback code unknown or used",
+                    &ctx.0,
+                )
+                .await,
+                [clear],
+            );
+        }
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            return unavailable_page();
+        }
+    };
+    if grant.client_id != ADMIN_CLIENT_ID || !codes::verify_pkce(verifier, &grant.code_challenge) {
+        return with_cookies(
+            edge_failure(
+                &state,
+                FailureCode::InvalidRequest,
+                "admin callback code not issued to the console",
+                &ctx.0,
+            )
+            .await,
+            [clear],
+        );
+    }
+    let ret = crypto::b64url_decode(ret)
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    with_cookies(see_other(safe_return(&ret)), [clear])
+}
+
+// -- pages -------------------------------------------------------------------
+
+pub async fn overview(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", false);
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let data = match overview_data(&state, &a).await {
+        Ok(d) => d,
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            return unavailable_page();
+        }
+    };
+    let page = pages::render(
+        StatusCode::OK,
+        "admin.html",
+        context! {
+            who => a.username().to_string(), gateway_admin => a.is_gateway_admin(),
+            scope => a.org_filter().map(str::to_string),
+            data => json_value(&data), csrf => csrf::token(&state, &browser),
+            maintenance_current => state.health.maintenance(),
+        },
+    );
+    with_cookies(page, new_cookie)
+}
+
+async fn overview_data(state: &AppState, a: &Admin) -> Result<serde_json::Value, crate::store::Error> {
+    let mut orgs = Vec::new();
+    for org in state.provider.cfg.orgs.iter().filter(|o| a.sees(Some(&o.id))) {
+        orgs.push(state.health.org(&org.id, &state.federation).await?);
+    }
+    let certs: Vec<_> = state
+        .health
+        .certificates(&state.federation)
+        .await
+        .into_iter()
+        .filter(|c| a.sees(Some(&c.cert.org)) || (a.is_gateway_admin() && c.cert.org == "gatehouse"))
+        .collect();
+    let recent = admin::recent_failures(&state.provider, a, 25).await?;
+    Ok(json!({ "orgs": orgs, "certificates": certs, "recent": recent }))
+}
+
+pub async fn reference_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let typed = query_param(q.as_deref(), "code");
+    let here = format!(
+        "/admin/ref?code={}",
+        url::form_urlencoded::byte_serialize(typed.as_bytes()).collect::<String>()
+    );
+    let a = guarded!(state, headers, ctx, &here, false);
+    match admin::lookup(&state.provider, &a, &typed).await {
+        Ok(events) => pages::render(
+            if events.is_empty() {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            },
+            "admin_ref.html",
+            context! { typed => typed, events => json_value(&json!(events)) },
+        ),
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            unavailable_page()
+        }
+    }
+}
+
+pub async fn org_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    ctx: Ctx,
+) -> Response {
+    let here = format!("/admin/orgs/{org}");
+    let a = guarded!(state, headers, ctx, &here, false);
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let page = org_view(&state, &a, &org, &browser, None).await;
+    with_cookies(page, new_cookie)
+}
+
+async fn org_view(
+    state: &AppState,
+    a: &Admin,
+    org: &str,
+    browser: &str,
+    checks: Option<serde_json::Value>,
+) -> Response {
+    if state.provider.cfg.org(org).is_none() || !a.sees(Some(org)) {
+        return pages::render(
+            StatusCode::NOT_FOUND,
+            "admin_ref.html",
+            context! { typed => org.to_string(), events => json_value(&json!([])), what => "organization" },
+        );
+    }
+    let health = match state.health.org(org, &state.federation).await {
+        Ok(h) => h,
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            return unavailable_page();
+        }
+    };
+    let events: Vec<_> = state
+        .provider
+        .audit
+        .recent(Some(org), 30)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(admin::view)
+        .collect();
+    let certs: Vec<_> = state
+        .health
+        .certificates(&state.federation)
+        .await
+        .into_iter()
+        .filter(|c| c.cert.org == org)
+        .collect();
+    pages::render(
+        StatusCode::OK,
+        "admin_org.html",
+        context! {
+            health => json_value(&json!(health)), events => json_value(&json!(events)),
+            certificates => json_value(&json!(certs)), checks => checks.as_ref().map(json_value),
+            csrf => csrf::token(state, browser),
+        },
+    )
+}
+
+pub async fn preflight_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let here = format!("/admin/orgs/{org}");
+    let a = guarded!(state, headers, ctx, &here, false);
+    let form = match form {
+        Ok(f) => f,
+        Err(e) => return edge_failure(&state, FailureCode::InvalidRequest, &e.0, &ctx.0).await,
+    };
+    let browser = match csrf::check(&state, &headers, form.get("csrf")) {
+        Ok(b) => b,
+        Err(why) => return edge_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await,
+    };
+    if !a.sees(Some(&org)) {
+        return org_view(&state, &a, &org, &browser, None).await;
+    }
+    let report = preflight::run(&state.provider.cfg, &state.federation, &org, state.provider.clock.now()).await;
+    org_view(&state, &a, &org, &browser, Some(json!(report))).await
+}
+
+pub async fn maintenance_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", false);
+    let form = match form {
+        Ok(f) => f,
+        Err(e) => return edge_failure(&state, FailureCode::InvalidRequest, &e.0, &ctx.0).await,
+    };
+    if let Err(why) = csrf::check(&state, &headers, form.get("csrf")) {
+        return edge_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await;
+    }
+    if !a.is_gateway_admin() {
+        return edge_failure(
+            &state,
+            FailureCode::NotPermitted,
+            "maintenance notice needs gatehouse_admin",
+            &ctx.0,
+        )
+        .await;
+    }
+    let text = form.get("notice").filter(|_| form.get("action") != Some("clear"));
+    if text.is_some_and(|t| t.chars().count() > 500) {
+        return edge_failure(
+            &state,
+            FailureCode::InvalidRequest,
+            "maintenance notice longer than 500 characters",
+            &ctx.0,
+        )
+        .await;
+    }
+    if let Err(e) = state.health.set_maintenance(text, a.username()).await {
+        crate::flow::log_store_error(&e);
+        return unavailable_page();
+    }
+    state
+        .provider
+        .audit
+        .record(
+            crate::audit::Event::new("maintenance_notice_set")
+                .account(a.viewer.account.id.as_str())
+                .username(a.username().to_string())
+                .detail("notice", text.unwrap_or("")),
+            &ctx.0,
+        )
+        .await;
+    see_other("/admin")
+}
+
+// -- JSON API ----------------------------------------------------------------
+
+pub async fn api_reference(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    match admin::lookup(&state.provider, &a, &code).await {
+        Ok(events) if events.is_empty() => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": "no event with this reference in your scope"})),
+        )
+            .into_response(),
+        Ok(events) => Json(json!({ "reference": events[0].reference, "events": events })).into_response(),
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+pub async fn api_orgs(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    let mut out = Vec::new();
+    for org in state.provider.cfg.orgs.iter().filter(|o| a.sees(Some(&o.id))) {
+        match state.health.org(&org.id, &state.federation).await {
+            Ok(h) => out.push(h),
+            Err(e) => return unavailable_json(&e),
+        }
+    }
+    Json(json!({ "orgs": out })).into_response()
+}
+
+pub async fn api_org(State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    if state.provider.cfg.org(&org).is_none() || !a.sees(Some(&org)) {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
+    }
+    match state.health.org(&org, &state.federation).await {
+        Ok(h) => Json(json!(h)).into_response(),
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+pub async fn api_incidents(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    match state.health.incidents(a.org_filter()).await {
+        Ok(v) => Json(json!({ "incidents": v })).into_response(),
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+pub async fn api_certificates(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    let certs: Vec<_> = state
+        .health
+        .certificates(&state.federation)
+        .await
+        .into_iter()
+        .filter(|c| a.sees(Some(&c.cert.org)) || (a.is_gateway_admin() && c.cert.org == "gatehouse"))
+        .collect();
+    Json(json!({ "certificates": certs })).into_response()
+}
+
+pub async fn api_preflight(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    if state.provider.cfg.org(&org).is_none() || !a.sees(Some(&org)) {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
+    }
+    let report = preflight::run(&state.provider.cfg, &state.federation, &org, state.provider.clock.now()).await;
+    Json(json!(report)).into_response()
+}
