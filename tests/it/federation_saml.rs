@@ -14,10 +14,15 @@ use crate::support::rp::Rp;
 use crate::support::saml_idp::SamlIdp;
 use crate::support::{authorize_url, pkce};
 
-const ORG: &str = "riverside-clinic";
+pub(crate) const ORG: &str = "riverside-clinic";
 const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 fn org_toml(metadata_url: &str, extra_conn: &str) -> String {
+    org_toml_with(metadata_url, "", extra_conn)
+}
+
+/// The Riverside organization; `extra_org` lands among the org's own keys.
+fn org_toml_with(metadata_url: &str, extra_org: &str, extra_conn: &str) -> String {
     format!(
         r#"
 [[org]]
@@ -27,6 +32,7 @@ email_domains = ["riverside.example"]
 jit_provisioning = true
 default_roles = ["clinician"]
 mfa = "portal"
+{extra_org}
 [org.connection]
 kind = "saml"
 idp_metadata_url = "{metadata_url}"
@@ -41,10 +47,10 @@ roles = "eduPersonAffiliation"
     )
 }
 
-struct Saml {
-    app: TestApp,
-    _idp: SamlIdp,
-    _ws: Workspace,
+pub(crate) struct Saml {
+    pub(crate) app: TestApp,
+    pub(crate) idp: SamlIdp,
+    pub(crate) ws: Workspace,
 }
 
 /// The gateway's SP key is made first (in the workspace's key folder) so
@@ -54,6 +60,12 @@ async fn setup(users: Value, sign: &str) -> Saml {
 }
 
 async fn setup_with(users: Value, sign: &str, encrypt: bool) -> Saml {
+    setup_custom(users, sign, encrypt, "", "").await
+}
+
+/// A pysaml2 IdP for Riverside; `extra_org` adds keys to the org,
+/// `extra_toml` whole sections after it.
+pub(crate) async fn setup_custom(users: Value, sign: &str, encrypt: bool, extra_org: &str, extra_toml: &str) -> Saml {
     let ws = Workspace::new();
     let bound = TestApp::bind().await;
     let base = format!("http://127.0.0.1:{}", bound.port);
@@ -71,12 +83,9 @@ async fn setup_with(users: Value, sign: &str, encrypt: bool) -> Saml {
     )
     .unwrap();
     let idp = SamlIdp::start(&sp_md, &users, sign, encrypt);
-    let app = TestApp::start(&ws, bound, &org_toml(&idp.metadata_url(), "")).await;
-    Saml {
-        app,
-        _idp: idp,
-        _ws: ws,
-    }
+    let toml = format!("{}\n{extra_toml}", org_toml_with(&idp.metadata_url(), extra_org, ""));
+    let app = TestApp::start(&ws, bound, &toml).await;
+    Saml { app, idp, ws }
 }
 
 fn users() -> Value {
@@ -84,7 +93,7 @@ fn users() -> Value {
 }
 
 /// Follows the browser to the IdP's auto-POST form and returns it.
-async fn to_idp_form(app: &TestApp, browser: &Browser, authorize: &str, email: &str) -> Page {
+pub(crate) async fn to_idp_form(app: &TestApp, browser: &Browser, authorize: &str, email: &str) -> Page {
     let page = browser.login_federated(app, authorize, email, "http://never/").await;
     assert_eq!(page.status, 200, "expected the IdP's POST form: {}", page.body);
     assert!(page.body.contains("SAMLResponse"), "{}", page.body);
@@ -98,7 +107,7 @@ fn form_action(page: &Page) -> String {
 
 /// Submits the IdP's form (as the browser's script would) and follows the
 /// gateway's redirects back towards `stop`.
-async fn post_form(app: &TestApp, browser: &Browser, form: &Page, stop: &str) -> Page {
+pub(crate) async fn post_form(app: &TestApp, browser: &Browser, form: &Page, stop: &str) -> Page {
     let r = browser
         .post(
             &form_action(form),
@@ -277,7 +286,7 @@ async fn a_response_posted_into_another_browser_does_not_log_it_in() {
 }
 
 /// Metadata served over HTTP by the test, swappable.
-async fn metadata_server(initial: String) -> (String, Arc<Mutex<String>>) {
+pub(crate) async fn metadata_server(initial: String) -> (String, Arc<Mutex<String>>) {
     let content = Arc::new(Mutex::new(initial));
     let served = content.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -295,12 +304,12 @@ async fn metadata_server(initial: String) -> (String, Arc<Mutex<String>>) {
     (url, content)
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/").to_string() + name).unwrap()
 }
 
 /// Metadata listing the given fixture certificates.
-fn metadata_with(certs: &[&str]) -> String {
+pub(crate) fn metadata_with(certs: &[&str]) -> String {
     let full = fixture("idp-metadata.xml");
     let keys: Vec<String> = certs
         .iter()

@@ -7,6 +7,8 @@ mod support;
 
 mod activation;
 mod cli;
+mod diagnose_offline;
+mod diagnostics;
 mod federation_oidc;
 mod federation_saml;
 mod login;

@@ -46,6 +46,9 @@ httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
 port = httpd.server_address[1]
 base = f"http://127.0.0.1:{port}"
 users = json.loads(os.environ.get("IDP_USERS", "{}"))
+# Who the IdP signs in (it has no login form): the first user, until
+# /control/current names another.
+current = [next(iter(users), "")]
 sign = os.environ.get("IDP_SIGN", "response")
 encrypt = os.environ.get("IDP_ENCRYPT") == "1"
 
@@ -82,12 +85,17 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/metadata":
             return self.send(200, str(entity_descriptor(conf)), "application/samlmetadata+xml")
+        if url.path == "/control/current":
+            # The IdP admin changes who signs in (e.g. after fixing the
+            # attribute release): the next answers are for this user.
+            current[0] = q["email"]
+            return self.send(200, "ok", "text/plain")
         if url.path != "/sso/redirect":
             return self.send(404, "not found")
         try:
             req = idp.parse_authn_request(q["SAMLRequest"], BINDING_HTTP_REDIRECT).message
             args = idp.response_args(req, [BINDING_HTTP_POST])
-            email = next(iter(users))
+            email = current[0]
             user = users[email]
             identity = {"mail": [email], "displayName": [user.get("name", email)],
                         "eduPersonAffiliation": user.get("groups", [])}

@@ -57,8 +57,16 @@ impl Workspace {
     }
 
     pub fn config(&self, port: u16, extra: &str) -> Config {
+        Config::from_toml_str("test", &self.config_text(port, extra), Vec::new())
+            .map_err(|e| e.report())
+            .unwrap()
+    }
+
+    /// The configuration as a file would hold it (for the CLI against a
+    /// running test app's store).
+    pub fn config_text(&self, port: u16, extra: &str) -> String {
         let d = self.dir.path().display();
-        let text = format!(
+        format!(
             r#"
 [server]
 listen = "127.0.0.1:{port}"
@@ -137,10 +145,7 @@ mfa = "portal"
             redis = self.redis_url,
             host = self.public_host,
             prefix = self.prefix,
-        );
-        Config::from_toml_str("test", &text, Vec::new())
-            .map_err(|e| e.report())
-            .unwrap()
+        )
     }
 }
 

@@ -8,6 +8,9 @@ use reqwest::header::{HeaderMap, LOCATION};
 
 use super::app::TestApp;
 
+/// What the stand-in browser calls itself (support staff read it back).
+pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) gatehouse-test-browser";
+
 pub struct Browser {
     pub http: reqwest::Client,
     pub jar: Arc<Jar>,
@@ -73,6 +76,7 @@ impl Browser {
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
             .timeout(std::time::Duration::from_secs(20))
             .build()
             .unwrap();

@@ -1,5 +1,6 @@
 //! Test support: real Redis, the real gateway, a browser, a real OIDC client.
 
+pub mod admin;
 pub mod app;
 pub mod browser;
 pub mod fake_op;

@@ -152,3 +152,57 @@ pub fn code_in(body: &str) -> String {
     let i = body.find("code is ").expect("code in the email") + "code is ".len();
     body[i..i + 6].to_string()
 }
+
+/// An HTTP endpoint that records the JSON bodies POSTed to it: where an
+/// organization's IT would receive incident and certificate notices.
+#[derive(Clone)]
+pub struct WebhookSink {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl WebhookSink {
+    pub async fn start() -> Self {
+        let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let store = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push(body.0);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, received }
+    }
+
+    /// The notices received so far with this `event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until `n` notices with this `event` arrived.
+    pub async fn wait_for(&self, event: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.events(event);
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
