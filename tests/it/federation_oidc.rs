@@ -12,16 +12,16 @@ use crate::support::op::{self, Op, OpOptions};
 use crate::support::rp::Rp;
 use crate::support::{authorize_url, pkce};
 
-const ORG: &str = "lakeside-health";
-const DOMAIN: &str = "lakeside.example";
+pub(crate) const ORG: &str = "lakeside-health";
+pub(crate) const DOMAIN: &str = "lakeside.example";
 
-struct Fed {
-    app: TestApp,
-    op: Op,
-    _ws: Workspace,
+pub(crate) struct Fed {
+    pub(crate) app: TestApp,
+    pub(crate) op: Op,
+    pub(crate) ws: Workspace,
 }
 
-async fn setup(extra_org: &str, extra_conn: &str, clock_offset: i64) -> Fed {
+pub(crate) async fn setup(extra_org: &str, extra_conn: &str, clock_offset: i64) -> Fed {
     let ws = Workspace::new();
     let bound = TestApp::bind().await;
     let op = Op::start(&OpOptions {
@@ -36,7 +36,7 @@ async fn setup(extra_org: &str, extra_conn: &str, clock_offset: i64) -> Fed {
         &op::org_toml(ORG, DOMAIN, &op.issuer(), extra_org, extra_conn),
     )
     .await;
-    Fed { app, op, _ws: ws }
+    Fed { app, op, ws }
 }
 
 fn portal_url(app: &TestApp) -> String {

@@ -7,6 +7,7 @@ mod support;
 
 mod activation;
 mod cli;
+mod diagnose_live;
 mod diagnose_offline;
 mod diagnostics;
 mod federation_oidc;
