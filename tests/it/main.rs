@@ -6,6 +6,7 @@
 mod support;
 
 mod activation;
+mod admin_browser;
 mod cli;
 mod diagnose_live;
 mod diagnose_offline;
