@@ -97,18 +97,20 @@ pub struct Browser<'a> {
 }
 
 impl Browser<'_> {
-    /// What the loop breaker counts on: the cookie, or for a client that
-    /// keeps no cookies, its address and user agent.
-    fn loop_id(&self, ctx: &RequestContext) -> String {
-        if self.returning {
-            binding_of(self.cookie)
-        } else {
-            crypto::token_digest(&format!(
+    /// What the loop breaker counts on: the cookie (a fresh one too: the
+    /// browser sends it back next time), and for a request that came
+    /// without one, the address and user agent as well — a client that
+    /// keeps no cookies is still counted.
+    fn loop_ids(&self, ctx: &RequestContext) -> Vec<String> {
+        let mut ids = vec![binding_of(self.cookie)];
+        if !self.returning {
+            ids.push(crypto::token_digest(&format!(
                 "addr|{}|{}",
                 ctx.ip.as_deref().unwrap_or(""),
                 ctx.user_agent.as_deref().unwrap_or("")
-            ))
+            )));
         }
+        ids
     }
 }
 
@@ -131,23 +133,26 @@ enum Bounce {
 async fn loop_breaker(
     p: &Provider,
     client_id: &str,
-    loop_id: &str,
+    loop_ids: &[String],
     bounce: Bounce,
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
     let d = &p.cfg.diagnostics;
-    let count = match p
-        .kv
-        .incr_window(&keys::authorize_count(loop_id, client_id), d.loop_window)
-        .await
-    {
-        Ok(n) => n,
-        // The breaker is a diagnostic aid: a store hiccup must not block logins.
-        Err(e) => {
-            log_store_error(&e);
-            return Ok(());
+    let mut count = 0;
+    for id in loop_ids {
+        match p
+            .kv
+            .incr_window(&keys::authorize_count(id, client_id), d.loop_window)
+            .await
+        {
+            Ok(n) => count = count.max(n),
+            // The breaker is a diagnostic aid: a store hiccup must not block logins.
+            Err(e) => {
+                log_store_error(&e);
+                return Ok(());
+            }
         }
-    };
+    }
     if count <= i64::from(d.loop_threshold) {
         return Ok(());
     }
@@ -192,7 +197,7 @@ pub async fn authorize(
     browser: &Browser<'_>,
     ctx: &RequestContext,
 ) -> AuthorizeOutcome {
-    let loop_id = browser.loop_id(ctx);
+    let loop_ids = browser.loop_ids(ctx);
     let browser = browser.cookie;
     let req = match authorize::validate(&p.cfg, params) {
         Ok(r) => r,
@@ -265,7 +270,7 @@ pub async fn authorize(
     if let Some((handle, s)) = &existing
         && authorize::session_satisfies(&req, portal, s, now)
     {
-        if let Err(f) = loop_breaker(p, &req.client_id, &loop_id, Bounce::Portal, ctx).await {
+        if let Err(f) = loop_breaker(p, &req.client_id, &loop_ids, Bounce::Portal, ctx).await {
             return AuthorizeOutcome::Page(f);
         }
         return match issue_code(p, &req, &handle.0, s).await {
@@ -308,7 +313,7 @@ pub async fn authorize(
         .and_then(|(_, domain)| p.cfg.org_for_domain(domain));
     let org = tx.request.org.as_deref().and_then(|o| p.cfg.org(o)).or(hinted);
     if let Some(org) = org.filter(|o| o.connection.is_some()) {
-        if let Err(f) = loop_breaker(p, &tx.request.client_id, &loop_id, Bounce::Idp, ctx).await {
+        if let Err(f) = loop_breaker(p, &tx.request.client_id, &loop_ids, Bounce::Idp, ctx).await {
             return AuthorizeOutcome::Page(f);
         }
         return match federation::start(p, fed, &tx, org, ctx).await {

@@ -362,3 +362,30 @@ idp_metadata_url = "{url}"
     assert_eq!(changed[0]["sha256"], rotated.sha256.as_str());
     assert_eq!(changed[0]["previous_certificates"], json!([cert.sha256]));
 }
+
+#[tokio::test]
+async fn a_browser_bounced_back_by_the_idp_again_and_again_is_stopped_with_the_idp_blamed() {
+    let f = fo::setup("jit_provisioning = true", "", 0).await;
+    let b = Browser::new();
+    // The portal deep-links to the organization's IdP; the browser comes
+    // back to the portal each time without an answer reaching the gateway.
+    let threshold = f.app.state.provider.cfg.diagnostics.loop_threshold;
+    let url = crate::support::authorize_url(&f.app, PORTAL, PORTAL_CALLBACK, &pkce().1, &[("org", fo::ORG)]);
+    for _ in 0..threshold {
+        let r = b.get(&url).await;
+        assert_eq!(r.status, 303);
+        assert!(r.location().starts_with(&f.op.issuer()), "to the IdP: {}", r.location());
+    }
+    let stopped = b.get(&url).await;
+    assert_eq!(
+        stopped.error_code().as_deref(),
+        Some("sso_redirect_loop"),
+        "{}",
+        stopped.body
+    );
+    let events = f.app.events(&stopped.reference().unwrap()).await;
+    let d: Value = serde_json::from_str(&events[0].detail).unwrap();
+    assert_eq!(d["side"], "idp", "{d}");
+    assert_eq!(d["authorizations"], threshold + 1);
+    assert!(d["fix"].as_str().unwrap().contains("IdP"), "{d}");
+}
