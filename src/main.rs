@@ -212,9 +212,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         Command::CheckConfig(c) => {
             let cfg = load(&c)?;
             println!(
-                "{}: ok — {} portal(s), {} organization(s), session store {}",
+                "{}: ok — {} portal(s) and the admin console, {} organization(s), session store {}",
                 cfg.source,
-                cfg.portals.len(),
+                cfg.portals
+                    .iter()
+                    .filter(|p| p.client_id != gatehouse::config::ADMIN_CLIENT_ID)
+                    .count(),
                 cfg.orgs.len(),
                 match cfg.session.backend {
                     SessionBackend::Memory => "memory",
