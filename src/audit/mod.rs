@@ -89,7 +89,7 @@ pub struct Recorded {
 pub struct Audit {
     sql: Sql,
     clock: SharedClock,
-    listener: Arc<OnceLock<mpsc::UnboundedSender<Recorded>>>,
+    listener: Arc<OnceLock<mpsc::Sender<Recorded>>>,
 }
 
 impl Audit {
@@ -112,8 +112,10 @@ impl Audit {
     }
 
     /// Login outcomes of organizations are sent to `tx` once stored (set
-    /// once; every clone of this `Audit` shares it).
-    pub fn listen(&self, tx: mpsc::UnboundedSender<Recorded>) {
+    /// once; every clone of this `Audit` shares it). The channel is bounded:
+    /// when the listener falls behind (a flood of failures), outcomes are
+    /// dropped and counted rather than queued without limit.
+    pub fn listen(&self, tx: mpsc::Sender<Recorded>) {
         let _ = self.listener.set(tx);
     }
 
@@ -163,11 +165,14 @@ impl Audit {
         } else if let (Some(tx), Some(org_id)) = (self.listener.get(), record.org_id.clone())
             && (record.kind == "login_success" || record.kind == "login_failure")
         {
-            let _ = tx.send(Recorded {
+            let sent = tx.try_send(Recorded {
                 org_id,
                 code: event.code,
                 at: record.at,
             });
+            if sent.is_err() {
+                metrics::counter!("gatehouse_incident_watch_dropped_total").increment(1);
+            }
         }
         reference
     }

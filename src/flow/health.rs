@@ -62,11 +62,20 @@ pub struct CertView {
 }
 
 /// Who an outcome belongs to, for counting distinct users: the account,
-/// else the name typed or asserted, else the network address.
+/// else the name typed or asserted, else the browser that started the
+/// login, else the network address.
 fn who(r: &AuditRecord) -> String {
+    let browser = || {
+        serde_json::from_str::<serde_json::Value>(&r.detail).ok().and_then(|d| {
+            d.get("browser")
+                .and_then(|b| b.as_str())
+                .map(|b| format!("browser:{b}"))
+        })
+    };
     r.account_id
         .clone()
         .or_else(|| r.username.clone())
+        .or_else(browser)
         .or_else(|| r.ip.clone().map(|ip| format!("ip:{ip}")))
         .unwrap_or_else(|| format!("event:{}", r.id))
 }
@@ -146,7 +155,7 @@ impl Health {
 
     /// Subscribes to the audit sink and judges each outcome in turn.
     pub fn spawn(&self) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(4096);
         self.audit.listen(tx);
         let me = self.clone();
         tokio::spawn(async move {

@@ -220,6 +220,13 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap, ctx: Ct
             scope => a.org_filter().map(str::to_string),
             data => json_value(&data), csrf => csrf::token(&state, &browser),
             maintenance_current => state.health.maintenance(),
+            sign_out => {
+                let issuer = state.provider.cfg.server.issuer();
+                format!(
+                    "/oauth2/logout?client_id={ADMIN_CLIENT_ID}&post_logout_redirect_uri={}",
+                    url::form_urlencoded::byte_serialize(format!("{issuer}/admin").as_bytes()).collect::<String>()
+                )
+            },
         },
     );
     with_cookies(page, new_cookie)
