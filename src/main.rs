@@ -336,15 +336,24 @@ fn print_checks(
     }
 }
 
+/// Prints an explainer's report; exit 0 when accepted, 1 when rejected.
+fn explained(r: &gatehouse::flow::explain::Report, json: bool) -> ExitCode {
+    let headline = format!(
+        "{}: {}{}",
+        r.org,
+        r.verdict,
+        r.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    );
+    print_checks(json, &serde_json::json!(r), &headline, &r.checks);
+    if r.verdict == "accept" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 async fn diagnose(cfg: Config, action: DiagnoseCmd) -> Result<ExitCode, ExitCode> {
     use gatehouse::flow::{admin, explain, preflight};
-    let verdict_exit = |v: &str| {
-        if v == "accept" {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    };
     match action {
         DiagnoseCmd::SamlResponse {
             org,
@@ -358,14 +367,7 @@ async fn diagnose(cfg: Config, action: DiagnoseCmd) -> Result<ExitCode, ExitCode
             let r = explain::saml_response(&cfg, &org, &input, at, request_id.as_deref())
                 .await
                 .map_err(usage)?;
-            let headline = format!(
-                "{}: {}{}",
-                r.org,
-                r.verdict,
-                r.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
-            );
-            print_checks(json, &serde_json::json!(r), &headline, &r.checks);
-            Ok(verdict_exit(r.verdict))
+            Ok(explained(&r, json))
         }
         DiagnoseCmd::IdToken {
             org,
@@ -379,14 +381,7 @@ async fn diagnose(cfg: Config, action: DiagnoseCmd) -> Result<ExitCode, ExitCode
             let r = explain::id_token(&cfg, &org, &input, at, nonce.as_deref())
                 .await
                 .map_err(usage)?;
-            let headline = format!(
-                "{}: {}{}",
-                r.org,
-                r.verdict,
-                r.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
-            );
-            print_checks(json, &serde_json::json!(r), &headline, &r.checks);
-            Ok(verdict_exit(r.verdict))
+            Ok(explained(&r, json))
         }
         DiagnoseCmd::Connection { org, json } => {
             if cfg.org(&org).is_none() {

@@ -78,3 +78,42 @@ pub fn render_text(checks: &[Check]) -> String {
     }
     out
 }
+
+/// A failed check from a failure's admin detail (`expected`, `actual`,
+/// `fix`); `fallback` stands in for a missing `actual`.
+pub fn failed(name: &str, detail: &serde_json::Value, fallback: String) -> Check {
+    let text = |k: &str| {
+        detail.get(k).filter(|v| !v.is_null()).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    Check {
+        name: name.into(),
+        result: Result::Fail,
+        expected: text("expected"),
+        actual: Some(text("actual").unwrap_or(fallback)),
+        fix: text("fix"),
+    }
+}
+
+/// An ordered validation as checks: before the failed one, what
+/// `passing(name)` says (normally a pass); the failure; after it, not
+/// reached. A failure outside `names` leads the list.
+pub fn ordered(names: &[&str], failure: Option<Check>, passing: impl Fn(&str) -> Check) -> Vec<Check> {
+    let at = failure.as_ref().and_then(|f| names.iter().position(|n| *n == f.name));
+    let mut out: Vec<Check> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match at {
+            Some(a) if i > a => Check::new(name, Result::Skipped).actual("not reached: an earlier check failed"),
+            _ => passing(name),
+        })
+        .collect();
+    match (failure, at) {
+        (Some(f), Some(a)) => out[a] = f,
+        (Some(f), None) => out.insert(0, f),
+        (None, _) => {}
+    }
+    out
+}

@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::support::admin;
 use crate::support::app::*;
 use crate::support::browser::Browser;
-use crate::support::{authorize_url, pkce};
+use crate::support::{authorize_url, pkce, run_node, totp_code};
+use gatehouse::config::AccountType;
 
 #[tokio::test]
 async fn the_console_works_in_chromium_without_javascript() {
@@ -27,33 +28,22 @@ async fn the_console_works_in_chromium_without_javascript() {
     let reference = failed.reference().expect("a reference on the failure page");
 
     let gate = app
-        .create_account(
-            "gate.admin",
-            gatehouse::config::AccountType::Provider,
-            None,
-            &["gatehouse_admin"],
-        )
+        .create_account("gate.admin", AccountType::Provider, None, &["gatehouse_admin"])
         .await;
     let secret = admin::enroll_totp(&app, gate.id.as_str(), "gate.admin").await;
     app.clock.advance(30);
-    let code = admin::totp_code(&secret, app.clock.now_for_test());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/admin-browser.mjs");
-    let base = app.base.clone();
-    let reference_for_browser = reference.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .env("BASE", base)
-            .env("USERNAME", "gate.admin")
-            .env("PASSWORD", PASSWORD)
-            .env("TOTP_CODE", code)
-            .env("REFERENCE", reference_for_browser)
-            .env("ORG", "northside-clinic")
-            .output()
-            .expect("node runs (scripts/deps.sh test installs chromium and playwright-core)")
-    })
-    .await
-    .unwrap();
+    let output = run_node(
+        "admin-browser.mjs",
+        vec![
+            ("BASE", app.base.clone()),
+            ("USERNAME", "gate.admin".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("TOTP_CODE", totp_code(&secret, app.clock.now_for_test())),
+            ("REFERENCE", reference.clone()),
+            ("ORG", "northside-clinic".into()),
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser run failed:\n{stdout}\n{stderr}");

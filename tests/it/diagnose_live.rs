@@ -294,16 +294,7 @@ idp_metadata_url = "{url}"
     assert_eq!(hook.events("certificate_expiring").len(), 1, "once per threshold");
 
     // The admin sees it on the console.
-    let gate = app
-        .create_account(
-            "gate.admin",
-            gatehouse::config::AccountType::Provider,
-            None,
-            &["gatehouse_admin"],
-        )
-        .await;
-    let secret = admin::enroll_totp(&app, gate.id.as_str(), "gate.admin").await;
-    let console = admin::sign_in(&app, "gate.admin", &secret).await;
+    let console = admin::console(&app, "gate.admin", None, &["gatehouse_admin"]).await;
     let page = console.get(&app.url("/admin")).await;
     assert!(page.body.contains("expires within 7 days"), "{}", page.body);
     let (status, api) = {

@@ -9,6 +9,8 @@ use gatehouse::diagnostics::checks::Result as R;
 use gatehouse::flow::explain;
 use serde_json::Value;
 
+use crate::saml_fixtures::unix;
+
 const ORG: &str = "lakeside-health";
 
 fn fixtures() -> std::path::PathBuf {
@@ -50,14 +52,6 @@ email = "email"
         acs = m["acs_url"].as_str().unwrap(),
         skew = m["allowed_clock_skew_seconds"].as_i64().unwrap(),
     )
-}
-
-fn unix(rfc3339: &str) -> i64 {
-    humantime::parse_rfc3339(rfc3339)
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// The check each rejected fixture must be blamed on, written out here

@@ -64,16 +64,7 @@ async fn failing_saml_logins_are_explained_judged_and_raised_as_one_incident() {
     let idp_signs_in =
         |email: &'static str| reqwest::get(format!("http://127.0.0.1:{}/control/current?email={email}", s.idp.port));
     idp_signs_in("dave@riverside.example").await.unwrap();
-    let gate = app
-        .create_account(
-            "gate.admin",
-            gatehouse::config::AccountType::Provider,
-            None,
-            &["gatehouse_admin"],
-        )
-        .await;
-    let secret = admin::enroll_totp(app, gate.id.as_str(), "gate.admin").await;
-    let console = admin::sign_in(app, "gate.admin", &secret).await;
+    let console = admin::console(app, "gate.admin", None, &["gatehouse_admin"]).await;
 
     // One person failing (twice): their problem, not the organization's.
     let first = saml_login(app, "u1@riverside.example").await;
@@ -192,16 +183,7 @@ async fn failing_saml_logins_are_explained_judged_and_raised_as_one_incident() {
     assert!(h["last_success_at"].is_i64());
 
     // An access manager of another organization sees none of it.
-    let manager = app
-        .create_account(
-            "nora.manager",
-            gatehouse::config::AccountType::Provider,
-            Some("northside-clinic"),
-            &["access_manager"],
-        )
-        .await;
-    let secret = admin::enroll_totp(app, manager.id.as_str(), "nora.manager").await;
-    let nora = admin::sign_in(app, "nora.manager", &secret).await;
+    let nora = admin::console(app, "nora.manager", Some("northside-clinic"), &["access_manager"]).await;
     let (_, orgs) = json_get(&nora, &app.url("/api/admin/orgs")).await;
     let ids: Vec<&str> = orgs["orgs"]
         .as_array()
@@ -280,24 +262,7 @@ async fn the_console_needs_a_role_and_a_second_factor_and_posts_need_csrf() {
     // Someone without an admin role is refused, with a reference.
     let plain = app.provider_account("plain.staff").await;
     let secret = admin::enroll_totp(&app, plain.id.as_str(), "plain.staff").await;
-    let b = Browser::new();
-    let r = b.get(&app.url("/admin/login")).await;
-    let r = b.login(&app, &r.location(), "plain.staff", PASSWORD).await;
-    let page = b.get(&app.url(&r.location())).await;
-    app.clock.advance(30);
-    let code = admin::totp_code(&secret, app.clock.now_for_test());
-    let r = b
-        .post(
-            &app.url("/mfa"),
-            &[
-                ("tx", &page.field("tx")),
-                ("csrf", &page.field("csrf")),
-                ("method", "totp"),
-                ("code", &code),
-            ],
-        )
-        .await;
-    let r = b.get(&r.location()).await;
+    let (b, r) = admin::walk_sign_in(&app, "plain.staff", &secret).await;
     let refused = b.get(&app.url(&r.location())).await;
     assert_eq!(
         refused.error_code().as_deref(),

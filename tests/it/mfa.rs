@@ -12,7 +12,6 @@ use gatehouse::crypto::Mac;
 use gatehouse::mfa::delivery::Delivery;
 use gatehouse::mfa::otp::Limits;
 use gatehouse::mfa::{Error, MAX_FAILURES, Mfa, Sealer};
-use totp_rs::{Algorithm, Builder, Secret};
 
 use crate::support::app::{PASSWORD, Workspace};
 
@@ -70,19 +69,6 @@ async fn fixture() -> Fixture {
     }
 }
 
-/// The user's authenticator app.
-fn app_code(secret_base32: &str, at: i64) -> String {
-    Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(Secret::try_from_base32(secret_base32).unwrap())
-        .build()
-        .unwrap()
-        .generate(at as u64)
-        .to_string()
-}
-
 #[tokio::test]
 async fn totp_enrolls_verifies_once_per_step_and_counts_failures() {
     let f = fixture().await;
@@ -101,7 +87,7 @@ async fn totp_enrolls_verifies_once_per_step_and_counts_failures() {
     ));
 
     let now = f.clock.now_for_test();
-    let first = app_code(&e.secret_base32, now);
+    let first = crate::support::totp_code(&e.secret_base32, now);
     f.mfa.confirm_totp(&f.account_id, &e.method_id, &first).await.unwrap();
     assert!(f.mfa.enrolled(&f.account_id).await.unwrap().totp);
 
@@ -112,7 +98,7 @@ async fn totp_enrolls_verifies_once_per_step_and_counts_failures() {
     ));
     // The next step's code works, once.
     f.clock.advance(30);
-    let next = app_code(&e.secret_base32, now + 30);
+    let next = crate::support::totp_code(&e.secret_base32, now + 30);
     f.mfa.verify_totp(&f.account_id, &next).await.unwrap();
     assert!(matches!(
         f.mfa.verify_totp(&f.account_id, &next).await,
@@ -121,14 +107,14 @@ async fn totp_enrolls_verifies_once_per_step_and_counts_failures() {
     // A code one step old is still inside the ±1 window but already beaten
     // by a newer used step: refused as a replay of an older step.
     f.clock.advance(30);
-    let old = app_code(&e.secret_base32, now + 30);
+    let old = crate::support::totp_code(&e.secret_base32, now + 30);
     assert!(matches!(
         f.mfa.verify_totp(&f.account_id, &old).await,
         Err(Error::Replayed)
     ));
 
     // A wrong code counts; a code from two minutes away hints at the clock.
-    let far = app_code(&e.secret_base32, now + 60 + 120);
+    let far = crate::support::totp_code(&e.secret_base32, now + 60 + 120);
     match f.mfa.verify_totp(&f.account_id, &far).await {
         Err(Error::CodeInvalid { detail, attempts_left }) => {
             assert!(detail.contains("clock"), "{detail}");
@@ -158,11 +144,15 @@ async fn a_factor_locks_after_one_hundred_consecutive_failures() {
     let e = f.mfa.begin_totp(&f.account_id, "mfa.user").await.unwrap();
     let now = f.clock.now_for_test();
     f.mfa
-        .confirm_totp(&f.account_id, &e.method_id, &app_code(&e.secret_base32, now))
+        .confirm_totp(
+            &f.account_id,
+            &e.method_id,
+            &crate::support::totp_code(&e.secret_base32, now),
+        )
         .await
         .unwrap();
     let wrong = |at: i64| {
-        let good = app_code(&e.secret_base32, at);
+        let good = crate::support::totp_code(&e.secret_base32, at);
         if good == "000000" {
             "111111".to_string()
         } else {
@@ -182,7 +172,7 @@ async fn a_factor_locks_after_one_hundred_consecutive_failures() {
     f.clock.advance(30);
     assert!(matches!(
         f.mfa
-            .verify_totp(&f.account_id, &app_code(&e.secret_base32, now + 30))
+            .verify_totp(&f.account_id, &crate::support::totp_code(&e.secret_base32, now + 30))
             .await,
         Err(Error::Locked { .. })
     ));

@@ -25,22 +25,16 @@ async fn a_passkey_enrolls_and_logs_in_in_chromium() {
     let base = app.base.replace("127.0.0.1", "localhost");
     let authorize = crate::support::authorize_url(&app, "browser-portal", &callback, &pkce().1, &[("prompt", "login")])
         .replace(&app.base, &base);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/passkey-browser.mjs");
-    let output = tokio::task::spawn_blocking({
-        let callback = callback.clone();
-        move || {
-            std::process::Command::new("node")
-                .arg(script)
-                .env("AUTHORIZE_URL", authorize)
-                .env("USERNAME", "browser.user")
-                .env("PASSWORD", PASSWORD)
-                .env("CALLBACK", &callback)
-                .output()
-                .expect("node runs (scripts/deps.sh test installs chromium and playwright-core)")
-        }
-    })
-    .await
-    .unwrap();
+    let output = crate::support::run_node(
+        "passkey-browser.mjs",
+        vec![
+            ("AUTHORIZE_URL", authorize),
+            ("USERNAME", "browser.user".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("CALLBACK", callback.clone()),
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser run failed:\n{stdout}\n{stderr}");

@@ -3,7 +3,6 @@
 //! and `trust_idp` with a real upstream OP.
 
 use serde_json::json;
-use totp_rs::{Algorithm, Builder, Secret};
 
 use crate::support::app::*;
 use crate::support::browser::{Browser, Page};
@@ -14,18 +13,6 @@ use crate::support::{authorize_url, pkce};
 fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     let i = body.find(start).unwrap_or_else(|| panic!("no {start} in {body}")) + start.len();
     body[i..].split(end).next().unwrap()
-}
-
-fn code_at(secret: &str, at: i64) -> String {
-    Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(Secret::try_from_base32(secret).unwrap())
-        .build()
-        .unwrap()
-        .generate(at as u64)
-        .to_string()
 }
 
 fn secure_url(app: &TestApp) -> String {
@@ -83,7 +70,7 @@ async fn totp_enrolls_then_guards_every_login_with_replay_refusal_and_remembered
     let (page, secret) = to_enrollment(&app, &b, &pending.url, "nurse.kim").await;
     // A mistyped code shows the same secret again, with the error.
     let now = app.clock.now_for_test();
-    let right = code_at(&secret, now);
+    let right = crate::support::totp_code(&secret, now);
     let wrong = if right == "000000" { "111111" } else { "000000" };
     let again = b
         .post(
@@ -142,7 +129,15 @@ async fn totp_enrolls_then_guards_every_login_with_replay_refusal_and_remembered
     assert!(ev.detail.contains("attempts_left"), "{}", ev.detail);
     // The next step's code, with "remember this device".
     app.clock.advance(30);
-    let r = submit_code(&app, &b2, &page, "totp", &code_at(&secret, now + 30), true).await;
+    let r = submit_code(
+        &app,
+        &b2,
+        &page,
+        "totp",
+        &crate::support::totp_code(&secret, now + 30),
+        true,
+    )
+    .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(r.location().starts_with(SECURE_CALLBACK));
     assert!(b2.cookie(&app, "gatehouse_device").is_some());
@@ -178,7 +173,7 @@ async fn backup_codes_work_once_and_mfa_portals_do_not_accept_password_only_sess
             &[
                 ("tx", &page.field("tx")),
                 ("csrf", &page.field("csrf")),
-                ("code", &code_at(&secret, app.clock.now_for_test())),
+                ("code", &crate::support::totp_code(&secret, app.clock.now_for_test())),
             ],
         )
         .await;

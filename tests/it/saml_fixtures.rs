@@ -16,7 +16,7 @@ fn manifest() -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join("cases.json")).unwrap()).unwrap()
 }
 
-fn unix(rfc3339: &str) -> i64 {
+pub(crate) fn unix(rfc3339: &str) -> i64 {
     humantime::parse_rfc3339(rfc3339)
         .unwrap()
         .duration_since(std::time::UNIX_EPOCH)

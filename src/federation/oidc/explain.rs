@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::error::Error;
 use super::validate::{self, Expect};
 use super::{Connection, Discovered};
-use crate::diagnostics::checks::{Check, Result as R};
+use crate::diagnostics::checks::{self, Check, Result as R};
 
 pub const CHECKS: &[&str] = &[
     "format (compact JWS)",
@@ -68,41 +68,16 @@ pub fn explain(conn: &Connection, d: &Discovered, jwt: &str, nonce: Option<&str>
         conn.assertion(&parsed.claims)?;
         Ok(parsed.claims)
     })();
-    let failed_at = result
+    let failure = result
         .as_ref()
         .err()
-        .and_then(|e| CHECKS.iter().position(|c| *c == check_of(e)));
-    let mut checks = Vec::new();
-    for (i, name) in CHECKS.iter().enumerate() {
-        checks.push(match (failed_at, &result) {
-            (Some(at), Err(e)) if i == at => {
-                let d = e.detail();
-                let text = |k: &str| {
-                    d.get(k).map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                };
-                let mut c = Check::new(name, R::Fail).actual(text("actual").unwrap_or_else(|| e.to_string()));
-                if let Some(x) = text("expected") {
-                    c = c.expected(x);
-                }
-                if let Some(f) = text("fix") {
-                    c = c.fix(f);
-                }
-                c
-            }
-            (Some(at), _) if i > at => Check::new(name, R::Skipped).actual("not reached: an earlier check failed"),
-            _ if *name == "nonce" && nonce.is_none() => {
-                Check::new(name, R::Skipped).actual("needs the login's nonce (--nonce); not checked offline")
-            }
-            _ => Check::pass(name),
-        });
-    }
-    if let Err(e) = &result
-        && failed_at.is_none()
-    {
-        checks.insert(0, Check::new(check_of(e), R::Fail).actual(e.to_string()));
-    }
+        .map(|e| checks::failed(check_of(e), &e.detail(), e.to_string()));
+    let checks = checks::ordered(CHECKS, failure, |name| {
+        if name == "nonce" && nonce.is_none() {
+            Check::new(name, R::Skipped).actual("needs the login's nonce (--nonce); not checked offline")
+        } else {
+            Check::pass(name)
+        }
+    });
     Explained { result, checks }
 }

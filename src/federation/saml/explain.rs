@@ -8,7 +8,7 @@ use base64::Engine;
 use super::error::Error;
 use super::metadata::{parse_untrusted, xpath};
 use super::validate::{Expect, Verified, judge};
-use crate::diagnostics::checks::{Check, Result as R};
+use crate::diagnostics::checks::{self, Check, Result as R};
 
 /// The checks `judge` makes, in the order it makes them.
 pub const CHECKS: &[&str] = &[
@@ -126,45 +126,18 @@ pub fn explain(xml: &str, e: &Expect<'_>) -> Explained {
     } else {
         judge(xml, e)
     };
-    let failed = result.as_ref().err().map(check_of);
-    let failed_at = failed.and_then(|f| CHECKS.iter().position(|c| *c == f));
-    let mut checks = Vec::new();
-    for (i, name) in CHECKS.iter().enumerate() {
-        let c = match (failed_at, &result) {
-            (Some(at), Err(err)) if i == at => {
-                let d = err.detail();
-                let text = |k: &str| {
-                    d.get(k).map(|v| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                };
-                let mut c = Check::new(name, R::Fail).actual(text("actual").unwrap_or_else(|| err.to_string()));
-                if let Some(x) = text("expected") {
-                    c = c.expected(x);
-                }
-                if let Some(f) = text("fix") {
-                    c = c.fix(f);
-                }
-                c
-            }
-            (Some(at), _) if i > at => Check::new(name, R::Skipped).actual("not reached: an earlier check failed"),
-            _ if *name == "replay" => {
-                Check::new(name, R::Skipped).actual("needs the live replay cache; not checked offline")
-            }
-            _ if *name == "InResponseTo" && offline_irt => Check::new(name, R::Skipped).actual(format!(
-                "{} (no --request-id given)",
-                carried.clone().unwrap_or_default()
-            )),
-            _ => Check::pass(name),
-        };
-        checks.push(c);
-    }
-    if let Err(err) = &result
-        && failed_at.is_none()
-    {
-        checks.insert(0, Check::new(check_of(err), R::Fail).actual(err.to_string()));
-    }
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|err| checks::failed(check_of(err), &err.detail(), err.to_string()));
+    let mut checks = checks::ordered(CHECKS, failure, |name| match name {
+        "replay" => Check::new(name, R::Skipped).actual("needs the live replay cache; not checked offline"),
+        "InResponseTo" if offline_irt => Check::new(name, R::Skipped).actual(format!(
+            "{} (no --request-id given)",
+            carried.clone().unwrap_or_default()
+        )),
+        _ => Check::pass(name),
+    });
     if let Ok(v) = &result {
         for w in &v.warnings {
             checks.push(Check::new("warning", R::Warn).actual(w.clone()));

@@ -136,68 +136,69 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         if state.https { "; Secure" } else { "" }
     );
     let saved = cookie(&headers, &login_cookie(&state)).unwrap_or_default();
+    let response = match finish_sign_in(&state, &saved, q.as_deref()).await {
+        Ok(ret) => see_other(safe_return(&ret)),
+        Err(Some((code, why))) => edge_failure(&state, code, why, &ctx.0).await,
+        Err(None) => unavailable_page(),
+    };
+    with_cookies(response, [clear])
+}
+
+/// Checks the callback against this browser's sign-in cookie and consumes
+/// the code; returns where to go. `Err(None)`: the store is unavailable.
+async fn finish_sign_in(
+    state: &AppState,
+    saved: &str,
+    query: Option<&str>,
+) -> Result<String, Option<(FailureCode, &'static str)>> {
     let mut parts = saved.splitn(3, '.');
     let (Some(expected_state), Some(verifier), Some(ret)) = (parts.next(), parts.next(), parts.next()) else {
-        return with_cookies(
-            edge_failure(
-                &state,
-                FailureCode::LoginExpired,
-                "admin callback without its sign-in cookie",
-                &ctx.0,
-            )
-            .await,
-            [clear],
-        );
+        return Err(Some((
+            FailureCode::LoginExpired,
+            "admin callback without its sign-in cookie",
+        )));
     };
-    let got_state = query_param(q.as_deref(), "state");
+    let got_state = query_param(query, "state");
     if !crypto::constant_time_eq(got_state.as_bytes(), expected_state.as_bytes()) {
-        return with_cookies(
-            edge_failure(
-                &state,
-                FailureCode::SsoStateMismatch,
-                "admin callback state differs from this browser's",
-                &ctx.0,
-            )
-            .await,
-            [clear],
-        );
+        return Err(Some((
+            FailureCode::SsoStateMismatch,
+            "admin callback state differs from this browser's",
+        )));
     }
-    let code = query_param(q.as_deref(), "code");
-    let grant = match codes::redeem(&state.provider.kv, &code).await {
+    let grant = match codes::redeem(&state.provider.kv, &query_param(query, "code")).await {
         Ok(codes::Redeemed::Fresh(g)) => g,
-        Ok(_) => {
-            return with_cookies(
-                edge_failure(
-                    &state,
-                    FailureCode::LoginExpired,
-                    "admin callback code unknown or used",
-                    &ctx.0,
-                )
-                .await,
-                [clear],
-            );
-        }
+        Ok(_) => return Err(Some((FailureCode::LoginExpired, "admin callback code unknown or used"))),
         Err(e) => {
             crate::flow::log_store_error(&e);
-            return unavailable_page();
+            return Err(None);
         }
     };
     if grant.client_id != ADMIN_CLIENT_ID || !codes::verify_pkce(verifier, &grant.code_challenge) {
-        return with_cookies(
-            edge_failure(
-                &state,
-                FailureCode::InvalidRequest,
-                "admin callback code not issued to the console",
-                &ctx.0,
-            )
-            .await,
-            [clear],
-        );
+        return Err(Some((
+            FailureCode::InvalidRequest,
+            "admin callback code not issued to the console",
+        )));
     }
-    let ret = crypto::b64url_decode(ret)
+    Ok(crypto::b64url_decode(ret)
         .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_default();
-    with_cookies(see_other(safe_return(&ret)), [clear])
+        .unwrap_or_default())
+}
+
+/// A console form: parsed, CSRF-checked; returns it and the browser.
+async fn checked_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<FormPairs, FormError>,
+    ctx: &RequestContext,
+) -> Result<(FormPairs, String), Response> {
+    let form = match form {
+        Ok(f) => f,
+        Err(e) => return Err(edge_failure(state, FailureCode::InvalidRequest, &e.0, ctx).await),
+    };
+    match csrf::check(state, headers, form.get("csrf")) {
+        Ok(browser) => Ok((form, browser)),
+        Err(why) => Err(edge_failure(state, FailureCode::CsrfInvalid, why, ctx).await),
+    }
 }
 
 // -- pages -------------------------------------------------------------------
@@ -232,18 +233,29 @@ pub async fn overview(State(state): State<AppState>, headers: HeaderMap, ctx: Ct
     with_cookies(page, new_cookie)
 }
 
-async fn overview_data(state: &AppState, a: &Admin) -> Result<serde_json::Value, crate::store::Error> {
-    let mut orgs = Vec::new();
-    for org in state.provider.cfg.orgs.iter().filter(|o| a.sees(Some(&o.id))) {
-        orgs.push(state.health.org(&org.id, &state.federation).await?);
-    }
-    let certs: Vec<_> = state
+/// The certificates the admin may see (the gateway's own: admins only).
+async fn visible_certificates(state: &AppState, a: &Admin) -> Vec<crate::flow::health::CertView> {
+    state
         .health
         .certificates(&state.federation)
         .await
         .into_iter()
         .filter(|c| a.sees(Some(&c.cert.org)) || (a.is_gateway_admin() && c.cert.org == "gatehouse"))
-        .collect();
+        .collect()
+}
+
+/// The health of every organization the admin may see.
+async fn visible_orgs(state: &AppState, a: &Admin) -> Result<Vec<crate::flow::health::OrgHealth>, crate::store::Error> {
+    let mut orgs = Vec::new();
+    for org in state.provider.cfg.orgs.iter().filter(|o| a.sees(Some(&o.id))) {
+        orgs.push(state.health.org(&org.id, &state.federation).await?);
+    }
+    Ok(orgs)
+}
+
+async fn overview_data(state: &AppState, a: &Admin) -> Result<serde_json::Value, crate::store::Error> {
+    let orgs = visible_orgs(state, a).await?;
+    let certs = visible_certificates(state, a).await;
     let recent = admin::recent_failures(&state.provider, a, 25).await?;
     Ok(json!({ "orgs": orgs, "certificates": certs, "recent": recent }))
 }
@@ -347,13 +359,9 @@ pub async fn preflight_submit(
 ) -> Response {
     let here = format!("/admin/orgs/{org}");
     let a = guarded!(state, headers, ctx, &here, false);
-    let form = match form {
-        Ok(f) => f,
-        Err(e) => return edge_failure(&state, FailureCode::InvalidRequest, &e.0, &ctx.0).await,
-    };
-    let browser = match csrf::check(&state, &headers, form.get("csrf")) {
-        Ok(b) => b,
-        Err(why) => return edge_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await,
+    let browser = match checked_form(&state, &headers, form, &ctx.0).await {
+        Ok((_, b)) => b,
+        Err(r) => return r,
     };
     if !a.sees(Some(&org)) {
         return org_view(&state, &a, &org, &browser, None).await;
@@ -369,13 +377,10 @@ pub async fn maintenance_submit(
     form: Result<FormPairs, FormError>,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", false);
-    let form = match form {
-        Ok(f) => f,
-        Err(e) => return edge_failure(&state, FailureCode::InvalidRequest, &e.0, &ctx.0).await,
+    let form = match checked_form(&state, &headers, form, &ctx.0).await {
+        Ok((f, _)) => f,
+        Err(r) => return r,
     };
-    if let Err(why) = csrf::check(&state, &headers, form.get("csrf")) {
-        return edge_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await;
-    }
     if !a.is_gateway_admin() {
         return edge_failure(
             &state,
@@ -435,14 +440,10 @@ pub async fn api_reference(
 
 pub async fn api_orgs(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let mut out = Vec::new();
-    for org in state.provider.cfg.orgs.iter().filter(|o| a.sees(Some(&o.id))) {
-        match state.health.org(&org.id, &state.federation).await {
-            Ok(h) => out.push(h),
-            Err(e) => return unavailable_json(&e),
-        }
+    match visible_orgs(&state, &a).await {
+        Ok(orgs) => Json(json!({ "orgs": orgs })).into_response(),
+        Err(e) => unavailable_json(&e),
     }
-    Json(json!({ "orgs": out })).into_response()
 }
 
 pub async fn api_org(State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>, ctx: Ctx) -> Response {
@@ -466,14 +467,7 @@ pub async fn api_incidents(State(state): State<AppState>, headers: HeaderMap, ct
 
 pub async fn api_certificates(State(state): State<AppState>, headers: HeaderMap, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let certs: Vec<_> = state
-        .health
-        .certificates(&state.federation)
-        .await
-        .into_iter()
-        .filter(|c| a.sees(Some(&c.cert.org)) || (a.is_gateway_admin() && c.cert.org == "gatehouse"))
-        .collect();
-    Json(json!({ "certificates": certs })).into_response()
+    Json(json!({ "certificates": visible_certificates(&state, &a).await })).into_response()
 }
 
 pub async fn api_preflight(

@@ -2,22 +2,11 @@
 //! `/admin` → the console's own authorization request → password → TOTP →
 //! `/admin/callback` → `/admin`.
 
-use totp_rs::{Algorithm, Builder, Secret};
+use gatehouse::config::AccountType;
 
 use super::app::{PASSWORD, TestApp};
-use super::browser::Browser;
-
-pub fn totp_code(secret_base32: &str, at: i64) -> String {
-    Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(Secret::try_from_base32(secret_base32).unwrap())
-        .build()
-        .unwrap()
-        .generate(at as u64)
-        .to_string()
-}
+use super::browser::{Browser, Page};
+pub use super::totp_code;
 
 /// Enrolls (and confirms) TOTP for an account; returns the shared secret.
 pub async fn enroll_totp(app: &TestApp, account_id: &str, username: &str) -> String {
@@ -28,14 +17,12 @@ pub async fn enroll_totp(app: &TestApp, account_id: &str, username: &str) -> Str
     e.secret_base32
 }
 
-/// Signs `username` (TOTP enrolled with `secret`) in to the console;
-/// returns the browser, on the overview page.
-pub async fn sign_in(app: &TestApp, username: &str, secret: &str) -> Browser {
+/// Walks the console's sign-in as `username` (TOTP enrolled with
+/// `secret`): `/admin/login`, password, code, `/admin/callback`; returns
+/// the browser and the callback's answer.
+pub async fn walk_sign_in(app: &TestApp, username: &str, secret: &str) -> (Browser, Page) {
     let b = Browser::new();
-    let r = b.get(&app.url("/admin")).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    assert!(r.location().starts_with("/admin/login"), "{}", r.location());
-    let r = b.get(&app.url(&r.location())).await;
+    let r = b.get(&app.url("/admin/login")).await;
     assert_eq!(r.status, 303);
     let authorize = r.location();
     assert!(authorize.contains("client_id=gatehouse-admin"), "{authorize}");
@@ -63,10 +50,26 @@ pub async fn sign_in(app: &TestApp, username: &str, secret: &str) -> Browser {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(r.location().contains("/admin/callback?"), "{}", r.location());
-    let r = b.get(&r.location()).await;
+    let back = b.get(&r.location()).await;
+    (b, back)
+}
+
+/// Signs `username` (TOTP enrolled with `secret`) in to the console;
+/// returns the browser, on the overview page. Unauthenticated, `/admin`
+/// sends the browser to `/admin/login` first.
+pub async fn sign_in(app: &TestApp, username: &str, secret: &str) -> Browser {
+    let (b, r) = walk_sign_in(app, username, secret).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location(), "/admin");
     let overview = b.get(&app.url("/admin")).await;
     assert_eq!(overview.status, 200, "{}", overview.body);
     b
+}
+
+/// A new account with `roles` (in `org`), TOTP enrolled, signed in to the
+/// console.
+pub async fn console(app: &TestApp, username: &str, org: Option<&str>, roles: &[&str]) -> Browser {
+    let a = app.create_account(username, AccountType::Provider, org, roles).await;
+    let secret = enroll_totp(app, a.id.as_str(), username).await;
+    sign_in(app, username, &secret).await
 }

@@ -43,3 +43,31 @@ pub fn authorize_url(
     }
     u.to_string()
 }
+
+/// What an authenticator app shows at `at` for a base32 secret.
+pub fn totp_code(secret_base32: &str, at: i64) -> String {
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(totp_rs::Secret::try_from_base32(secret_base32).unwrap())
+        .build()
+        .unwrap()
+        .generate(at as u64)
+        .to_string()
+}
+
+/// Runs a Node script from tests/peers (a browser or peer driver) with the
+/// given environment, off the async runtime; returns its output.
+pub async fn run_node(script: &str, env: Vec<(&'static str, String)>) -> std::process::Output {
+    let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(path)
+            .envs(env)
+            .output()
+            .expect("node runs (scripts/deps.sh test installs chromium and playwright-core)")
+    })
+    .await
+    .unwrap()
+}
