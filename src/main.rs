@@ -543,6 +543,7 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                 account_type,
                 org,
                 roles,
+                tin: None,
                 invited_by: by,
                 valid_for: std::time::Duration::from_secs(u64::from(valid_days.clamp(1, 30)) * 86_400),
             };

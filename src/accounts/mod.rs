@@ -132,6 +132,8 @@ impl Status {
 pub struct Membership {
     pub org_id: String,
     pub role: String,
+    /// Empty: the whole organization; else the one TIN the role covers.
+    pub tin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +180,7 @@ impl Account {
                 .map(|m| Membership {
                     org_id: m.org_id,
                     role: m.role,
+                    tin: m.tin,
                 })
                 .collect(),
             created_at: rec.created_at,
@@ -269,6 +272,8 @@ pub struct Invitation {
     pub account_type: AccountType,
     pub org: Option<String>,
     pub roles: Vec<String>,
+    /// The TIN the roles are limited to (an organization with several).
+    pub tin: Option<String>,
     pub invited_by: String,
     pub valid_for: std::time::Duration,
 }
@@ -447,6 +452,8 @@ impl Accounts {
                 created_at: now,
                 expires_at: now + inv.valid_for.as_secs() as i64,
                 used_at: None,
+                tin: inv.tin.clone(),
+                revoked_at: None,
             })
             .await
             .map_err(CreateError::Store)?;
@@ -517,6 +524,7 @@ impl Accounts {
             vec![MembershipRecord {
                 org_id: org_id.clone(),
                 role: "member".into(),
+                tin: String::new(),
             }]
         } else {
             new.roles
@@ -524,6 +532,7 @@ impl Accounts {
                 .map(|r| MembershipRecord {
                     org_id: org_id.clone(),
                     role: r.clone(),
+                    tin: String::new(),
                 })
                 .collect()
         };
@@ -721,6 +730,7 @@ impl Accounts {
             .map(|role| MembershipRecord {
                 org_id: id.org.id.clone(),
                 role,
+                tin: String::new(),
             })
             .collect();
         match self

@@ -427,6 +427,7 @@ pub async fn invite_person(
         account_type: v.account.account_type,
         org: Some(org.clone()),
         roles: vec![role.to_string()],
+        tin: None,
         invited_by: v.account.username.clone(),
         valid_for: std::time::Duration::from_secs(7 * 86_400),
     };

@@ -12,6 +12,7 @@
 
 pub mod keys;
 pub mod kv;
+pub mod org;
 pub mod sql;
 
 /// A storage failure. The domains only need to know whether to call the

@@ -29,14 +29,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (7, "invitations", include_str!("../../migrations/0007_invitations.sql")),
     (8, "diagnostics", include_str!("../../migrations/0008_diagnostics.sql")),
+    (9, "delegation", include_str!("../../migrations/0009_delegation.sql")),
 ];
 
 #[derive(Clone, Debug)]
 pub struct Sql {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
-fn db(e: sqlx::Error) -> Error {
+pub(super) fn db(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(d.message().to_string()),
         _ => Error::SqlUnavailable(Box::new(e)),
@@ -61,6 +62,8 @@ pub struct AccountRecord {
 pub struct MembershipRecord {
     pub org_id: String,
     pub role: String,
+    /// The TIN the role is limited to; empty for the whole organization.
+    pub tin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -246,10 +249,13 @@ impl Sql {
         .await
         .map_err(db)?;
         for m in memberships {
-            sqlx::query("INSERT INTO memberships (account_id, org_id, role, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query(
+                "INSERT INTO memberships (account_id, org_id, role, tin, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
                 .bind(&a.id)
                 .bind(&m.org_id)
                 .bind(&m.role)
+                .bind(&m.tin)
                 .bind(a.created_at)
                 .bind(granted_by)
                 .execute(&mut *tx)
@@ -359,7 +365,7 @@ impl Sql {
     }
 
     pub async fn memberships(&self, account_id: &str) -> Result<Vec<MembershipRecord>, Error> {
-        let rows = sqlx::query("SELECT org_id, role FROM memberships WHERE account_id = $1 ORDER BY org_id, role")
+        let rows = sqlx::query("SELECT org_id, role, tin FROM memberships WHERE account_id = $1 ORDER BY org_id, role, tin")
             .bind(account_id)
             .fetch_all(&self.pool)
             .await
@@ -369,6 +375,7 @@ impl Sql {
                 Ok(MembershipRecord {
                     org_id: r.try_get("org_id")?,
                     role: r.try_get("role")?,
+                    tin: r.try_get("tin")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -1133,14 +1140,17 @@ pub struct InvitationRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// The TIN the invited roles are limited to.
+    pub tin: Option<String>,
+    pub revoked_at: Option<i64>,
 }
 
 impl Sql {
     pub async fn insert_invitation(&self, i: &InvitationRow) -> Result<(), Error> {
         let roles = serde_json::to_string(&i.roles).map_err(|e| Error::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO invitations (digest, email, account_type, org_id, roles, invited_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO invitations (digest, email, account_type, org_id, roles, invited_by, created_at, expires_at, tin) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&i.digest)
         .bind(&i.email)
@@ -1150,6 +1160,7 @@ impl Sql {
         .bind(&i.invited_by)
         .bind(i.created_at)
         .bind(i.expires_at)
+        .bind(&i.tin)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -1158,7 +1169,8 @@ impl Sql {
 
     pub async fn invitation(&self, digest: &str) -> Result<Option<InvitationRow>, Error> {
         let row = sqlx::query(
-            "SELECT digest, email, account_type, org_id, roles, invited_by, created_at, expires_at, used_at FROM invitations WHERE digest = $1",
+            "SELECT digest, email, account_type, org_id, roles, invited_by, created_at, expires_at, used_at, tin, revoked_at \
+             FROM invitations WHERE digest = $1",
         )
         .bind(digest)
         .fetch_optional(&self.pool)
@@ -1176,13 +1188,15 @@ impl Sql {
             created_at: r.try_get("created_at").map_err(db)?,
             expires_at: r.try_get("expires_at").map_err(db)?,
             used_at: r.try_get("used_at").map_err(db)?,
+            tin: r.try_get("tin").map_err(db)?,
+            revoked_at: r.try_get("revoked_at").map_err(db)?,
         }))
     }
 
     /// Marks an invitation used by `account_id`, once: false if it was already.
     pub async fn use_invitation(&self, digest: &str, account_id: &str, at: i64) -> Result<bool, Error> {
         let done =
-            sqlx::query("UPDATE invitations SET used_at = $1, account_id = $2 WHERE digest = $3 AND used_at IS NULL")
+            sqlx::query("UPDATE invitations SET used_at = $1, account_id = $2 WHERE digest = $3 AND used_at IS NULL AND revoked_at IS NULL")
                 .bind(at)
                 .bind(account_id)
                 .bind(digest)

@@ -213,6 +213,7 @@ async fn an_invitation_link_creates_one_account_with_the_invited_roles() {
         account_type: gatehouse::config::AccountType::Provider,
         org: Some("northside-clinic".into()),
         roles: vec!["billing".into()],
+        tin: None,
         invited_by: "ann.manager".into(),
         valid_for: std::time::Duration::from_secs(7 * 86_400),
     };
