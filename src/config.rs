@@ -1647,6 +1647,12 @@ impl RawConfig {
                     })
                 }
             };
+            if ro.id == "gatehouse" {
+                problems.push(Problem {
+                    key: k("id"),
+                    message: "`gatehouse` is reserved (the gateway's own certificates and notices)".into(),
+                });
+            }
             let webhook = ro
                 .webhook
                 .as_deref()

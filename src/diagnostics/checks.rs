@@ -99,14 +99,17 @@ pub fn failed(name: &str, detail: &serde_json::Value, fallback: String) -> Check
 
 /// An ordered validation as checks: before the failed one, what
 /// `passing(name)` says (normally a pass); the failure; after it, not
-/// reached. A failure outside `names` leads the list.
+/// reached. A failure outside `names` (the IdP could not be read) leads the
+/// list and nothing else is claimed to have passed.
 pub fn ordered(names: &[&str], failure: Option<Check>, passing: impl Fn(&str) -> Check) -> Vec<Check> {
     let at = failure.as_ref().and_then(|f| names.iter().position(|n| *n == f.name));
+    let outside = failure.is_some() && at.is_none();
     let mut out: Vec<Check> = names
         .iter()
         .enumerate()
         .map(|(i, name)| match at {
             Some(a) if i > a => Check::new(name, Result::Skipped).actual("not reached: an earlier check failed"),
+            None if outside => Check::new(name, Result::Skipped).actual("not reached: an earlier check failed"),
             _ => passing(name),
         })
         .collect();
@@ -116,4 +119,26 @@ pub fn ordered(names: &[&str], failure: Option<Check>, passing: impl Fn(&str) ->
         (None, _) => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_marks_before_after_and_outside_failures() {
+        let names = ["a", "b", "c"];
+        let got = ordered(&names, Some(Check::new("b", Result::Fail)), Check::pass);
+        let r: Vec<Result> = got.iter().map(|c| c.result).collect();
+        assert_eq!(r, [Result::Pass, Result::Fail, Result::Skipped]);
+        // A failure no named check covers claims nothing passed.
+        let got = ordered(&names, Some(Check::new("metadata", Result::Fail)), Check::pass);
+        assert_eq!(got[0].name, "metadata");
+        assert!(got[1..].iter().all(|c| c.result == Result::Skipped));
+        assert!(
+            ordered(&names, None, Check::pass)
+                .iter()
+                .all(|c| c.result == Result::Pass)
+        );
+    }
 }

@@ -58,11 +58,7 @@ pub(crate) async fn fail_with(
         }
     }
     if let Some(tx) = tx {
-        // Which browser (not secret: a digest of the login's browser
-        // binding): tells distinct people apart when no name was typed.
-        event = event
-            .client(tx.request.client_id.clone())
-            .detail("browser", crate::crypto::token_digest(&tx.binding)[..12].to_string());
+        event = event.client(tx.request.client_id.clone());
         if let Some(u) = &tx.username {
             event = event.username(u.clone());
         }

@@ -24,6 +24,24 @@ use crate::federation::Federation;
 use crate::store::sql::{AuditRecord, IncidentRow, Sql};
 use crate::store::{self};
 
+/// Codes that say something about an organization's sign-in. The "start
+/// again" family (state, nonce, InResponseTo, replay, unsolicited) is about
+/// one browser's journey, and can be produced by anyone without the IdP:
+/// it never makes an incident.
+fn counts_toward_incidents(code: FailureCode) -> bool {
+    use FailureCode::*;
+    code.as_str().starts_with("sso_")
+        && !matches!(
+            code,
+            SsoStateMismatch
+                | SsoNonceMismatch
+                | SsoInResponseToMismatch
+                | SsoReplay
+                | SsoUnsolicited
+                | SsoRedirectLoop
+        )
+}
+
 /// How many outcomes of one org the verdict reads at most.
 const OUTCOME_LIMIT: i64 = 5000;
 
@@ -62,20 +80,12 @@ pub struct CertView {
 }
 
 /// Who an outcome belongs to, for counting distinct users: the account,
-/// else the name typed or asserted, else the browser that started the
-/// login, else the network address.
+/// else the name typed or asserted, else the network address — never a
+/// browser cookie, which anyone can mint as many of as they like.
 fn who(r: &AuditRecord) -> String {
-    let browser = || {
-        serde_json::from_str::<serde_json::Value>(&r.detail).ok().and_then(|d| {
-            d.get("browser")
-                .and_then(|b| b.as_str())
-                .map(|b| format!("browser:{b}"))
-        })
-    };
     r.account_id
         .clone()
         .or_else(|| r.username.clone())
-        .or_else(browser)
         .or_else(|| r.ip.clone().map(|ip| format!("ip:{ip}")))
         .unwrap_or_else(|| format!("event:{}", r.id))
 }
@@ -182,15 +192,24 @@ impl Health {
             }
             return Ok(());
         };
-        if !code.as_str().starts_with("sso_") {
+        if !counts_toward_incidents(code) {
             return Ok(());
         }
         let t = self.thresholds();
-        let records = self.sql.org_outcomes(&r.org_id, r.at - t.window, OUTCOME_LIMIT).await?;
-        let outs = outcomes(&records);
+        // Failures from before the last incident of this code closed belong
+        // to that incident, not to a new one.
+        let since = match self.sql.last_closed_incident(&r.org_id, code.as_str()).await? {
+            Some(closed) => (r.at - t.window).max(closed + 1),
+            None => r.at - t.window,
+        };
+        let records = self.sql.org_outcomes(&r.org_id, since, OUTCOME_LIMIT).await?;
+        let outs: Vec<Outcome> = outcomes(&records)
+            .into_iter()
+            .filter(|o| o.code.as_deref() == Some(code.as_str()))
+            .collect();
         let users = incidents::counts(&outs, r.at, t.window)
             .into_iter()
-            .find(|c| c.code == code.as_str())
+            .next()
             .map_or(1, |c| c.users);
         if let Some(open) = self.sql.open_incident_for(&r.org_id, code.as_str()).await? {
             self.sql.update_incident(&open.id, i64::from(users), 1, r.at).await?;
@@ -198,22 +217,18 @@ impl Health {
                 .set(f64::from(users));
             return Ok(());
         }
+        // This code's own verdict: another code with more users does not
+        // hide it.
         let Verdict::OrganizationWide {
-            code: worst,
             users,
             first_at,
             latest_at,
+            ..
         } = incidents::verdict(&outs, r.at, t)
         else {
             return Ok(());
         };
-        if worst != code.as_str() {
-            return Ok(());
-        }
-        let failures = outs
-            .iter()
-            .filter(|o| o.at > r.at - t.window && o.code.as_deref() == Some(code.as_str()))
-            .count() as i64;
+        let failures = outs.iter().filter(|o| o.at > r.at - t.window).count() as i64;
         let row = IncidentRow {
             id: crypto::hex(&crypto::random_bytes::<12>()),
             org_id: r.org_id.clone(),
@@ -425,6 +440,15 @@ impl Health {
             metrics::gauge!("gatehouse_certificate_expiry_seconds", "org" => org, "use" => usage).set(left as f64);
         }
         let now = self.clock.now();
+        // What was known before this pass, per organization and use: a
+        // certificate new to a connection that had others is a rotation.
+        let mut known: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+        for v in &views {
+            let key = (v.cert.org.clone(), v.cert.usage.clone());
+            if let std::collections::btree_map::Entry::Vacant(e) = known.entry(key) {
+                e.insert(self.sql.certificate_fingerprints(&v.cert.org, &v.cert.usage).await?);
+            }
+        }
         for v in &views {
             let c = &v.cert;
             let level = v.standing.level();
@@ -432,11 +456,12 @@ impl Health {
             if previous.as_deref() == Some(level.as_str()) {
                 continue;
             }
-            if previous.is_none() {
-                let known = self.sql.certificate_fingerprints(&c.org, &c.usage).await?;
-                if !known.is_empty() {
-                    self.certificate_notice("certificate_changed", v, Some(&known)).await;
-                }
+            let before = known
+                .get(&(c.org.clone(), c.usage.clone()))
+                .cloned()
+                .unwrap_or_default();
+            if previous.is_none() && !before.is_empty() {
+                self.certificate_notice("certificate_changed", v, Some(&before)).await;
             }
             if v.standing != Standing::Valid {
                 let kind = if v.standing == Standing::Expired {
@@ -500,5 +525,19 @@ impl Health {
                 tokio::time::sleep(me.cfg.diagnostics.certificate_check_interval).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_again_codes_never_make_an_incident() {
+        assert!(counts_toward_incidents(FailureCode::SsoAudienceMismatch));
+        assert!(counts_toward_incidents(FailureCode::SsoCertExpired));
+        assert!(!counts_toward_incidents(FailureCode::SsoStateMismatch));
+        assert!(!counts_toward_incidents(FailureCode::SsoReplay));
+        assert!(!counts_toward_incidents(FailureCode::InvalidCredentials));
     }
 }

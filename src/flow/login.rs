@@ -101,18 +101,27 @@ impl Browser<'_> {
     /// browser sends it back next time), and for a request that came
     /// without one, the address and user agent as well — a client that
     /// keeps no cookies is still counted.
-    fn loop_ids(&self, ctx: &RequestContext) -> Vec<String> {
-        let mut ids = vec![binding_of(self.cookie)];
+    /// Each with how many times the threshold applies: an address is
+    /// shared by everyone behind one office network, so it gets more room.
+    fn loop_ids(&self, ctx: &RequestContext) -> Vec<(String, u32)> {
+        let mut ids = vec![(binding_of(self.cookie), 1)];
         if !self.returning {
-            ids.push(crypto::token_digest(&format!(
-                "addr|{}|{}",
-                ctx.ip.as_deref().unwrap_or(""),
-                ctx.user_agent.as_deref().unwrap_or("")
-            )));
+            ids.push((
+                crypto::token_digest(&format!(
+                    "addr|{}|{}",
+                    ctx.ip.as_deref().unwrap_or(""),
+                    ctx.user_agent.as_deref().unwrap_or("")
+                )),
+                ADDRESS_LOOP_FACTOR,
+            ));
         }
         ids
     }
 }
+
+/// How much more room the address-and-agent key of the loop breaker gets
+/// than a browser's own cookie.
+const ADDRESS_LOOP_FACTOR: u32 = 5;
 
 /// Which side of a redirect loop answered automatically.
 #[derive(Clone, Copy)]
@@ -133,19 +142,23 @@ enum Bounce {
 async fn loop_breaker(
     p: &Provider,
     client_id: &str,
-    loop_ids: &[String],
+    loop_ids: &[(String, u32)],
     bounce: Bounce,
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
     let d = &p.cfg.diagnostics;
     let mut count = 0;
-    for id in loop_ids {
+    let mut over = false;
+    for (id, factor) in loop_ids {
         match p
             .kv
             .incr_window(&keys::authorize_count(id, client_id), d.loop_window)
             .await
         {
-            Ok(n) => count = count.max(n),
+            Ok(n) => {
+                over |= n > i64::from(d.loop_threshold.saturating_mul(*factor));
+                count = count.max(n);
+            }
             // The breaker is a diagnostic aid: a store hiccup must not block logins.
             Err(e) => {
                 log_store_error(&e);
@@ -153,7 +166,7 @@ async fn loop_breaker(
             }
         }
     }
-    if count <= i64::from(d.loop_threshold) {
+    if !over {
         return Ok(());
     }
     let (side, why) = match bounce {
@@ -271,7 +284,15 @@ pub async fn authorize(
         && authorize::session_satisfies(&req, portal, s, now)
     {
         if let Err(f) = loop_breaker(p, &req.client_id, &loop_ids, Bounce::Portal, ctx).await {
-            return AuthorizeOutcome::Page(f);
+            // A silent (iframe) request gets the protocol's answer, not a page.
+            return if req.prompt == Prompt::None {
+                to_portal_error(
+                    "login_required",
+                    &format!("authorization loop stopped (reference {})", f.reference),
+                )
+            } else {
+                AuthorizeOutcome::Page(f)
+            };
         }
         return match issue_code(p, &req, &handle.0, s).await {
             Ok(location) => {

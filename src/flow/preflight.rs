@@ -35,6 +35,63 @@ fn verdict(checks: &[Check]) -> R {
     }
 }
 
+/// The most of a response body the preflight reads.
+const BODY_LIMIT: usize = 1 << 20;
+
+async fn body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        out.extend_from_slice(&chunk);
+        if out.len() > BODY_LIMIT {
+            return Err(format!("the answer is larger than {} KiB", BODY_LIMIT / 1024));
+        }
+    }
+    Ok(out)
+}
+
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+    }
+}
+
+async fn resolves_internal(url: &url::Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    let port = url.port_or_known_default().unwrap_or(443);
+    match tokio::net::lookup_host((host.trim_matches(['[', ']']), port)).await {
+        Ok(addrs) => addrs.into_iter().any(|a| is_internal(a.ip())),
+        Err(_) => false,
+    }
+}
+
+/// Where the IdP's own documents may send the preflight: the IdP decides
+/// those URLs, so they must not lead the gateway into its private network
+/// (or off https) unless the configured address itself lives there.
+async fn may_fetch(target: &str, anchor: &str) -> Result<(), String> {
+    let t = url::Url::parse(target).map_err(|e| format!("`{target}` is not a URL ({e})"))?;
+    let a = url::Url::parse(anchor).map_err(|e| format!("`{anchor}` is not a URL ({e})"))?;
+    if t.scheme() != "https" && !(t.scheme() == "http" && a.scheme() == "http") {
+        return Err(format!("`{target}` is not https"));
+    }
+    if resolves_internal(&t).await && !resolves_internal(&a).await {
+        return Err(format!(
+            "`{target}` leads to a private address while the IdP is configured at a public one: not fetched"
+        ));
+    }
+    Ok(())
+}
+
 /// The `Date` header of a response, as unix seconds.
 fn http_date(resp: &reqwest::Response) -> Option<i64> {
     let v = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
@@ -64,7 +121,21 @@ fn clock_check(idp_date: Option<i64>, now: i64, allowed: i64) -> Check {
     }
 }
 
-async fn answers(http: &reqwest::Client, name: &str, url: &str, method: reqwest::Method) -> (Check, Option<i64>) {
+async fn answers(
+    http: &reqwest::Client,
+    name: &str,
+    url: &str,
+    anchor: &str,
+    method: reqwest::Method,
+) -> (Check, Option<i64>) {
+    if let Err(why) = may_fetch(url, anchor).await {
+        return (
+            Check::new(name, R::Fail)
+                .actual(why)
+                .fix("the IdP publishes an endpoint the gateway will not call"),
+            None,
+        );
+    }
     match http.request(method, url).send().await {
         // The probe carries no protocol message, so an IdP may well answer
         // it with an error; only a server error is worth a look.
@@ -211,7 +282,10 @@ async fn saml(
         MetadataSource::Url(u) => match http.get(u).send().await {
             Ok(resp) if resp.status().is_success() => {
                 let date = http_date(&resp);
-                match resp.text().await {
+                match body(resp)
+                    .await
+                    .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8".to_string()))
+                {
                     Ok(t) => {
                         checks.push(Check::pass("metadata answers").actual(format!("200 from {u}")));
                         (Some(t), date)
@@ -308,10 +382,17 @@ async fn saml(
     }
     match &md.sso_redirect {
         Some(sso) => {
+            let anchor = match &c.metadata {
+                MetadataSource::Url(u) => u.clone(),
+                // A file on the gateway's own disk: its endpoints are what
+                // the operator put there.
+                MetadataSource::File(_) => sso.clone(),
+            };
             let (check, sso_date) = answers(
                 http,
                 "SingleSignOnService (HTTP-Redirect) answers",
                 sso,
+                &anchor,
                 reqwest::Method::GET,
             )
             .await;
@@ -389,7 +470,10 @@ async fn oidc(
     let (doc, date): (Value, Option<i64>) = match http.get(&url).send().await {
         Ok(resp) if resp.status().is_success() => {
             let date = http_date(&resp);
-            match resp.json::<Value>().await {
+            match body(resp)
+                .await
+                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
+            {
                 Ok(v) => {
                     checks.push(Check::pass("discovery document answers").actual(format!("200 from {url}")));
                     (v, date)
@@ -467,13 +551,25 @@ async fn oidc(
             .actual(methods.join(", "))
             .fix("choose a token_endpoint_auth the IdP supports")
     });
-    match field("jwks_uri") {
-        Some(jwks) => match http.get(&jwks).send().await {
+    let jwks_uri = match field("jwks_uri") {
+        Some(j) => {
+            let allowed = may_fetch(&j, &c.issuer).await;
+            Some((j, allowed))
+        }
+        None => None,
+    };
+    match jwks_uri {
+        Some((_, Err(why))) => checks.push(
+            Check::new("signing keys (JWKS)", R::Fail)
+                .actual(why)
+                .fix("the IdP publishes a key URL the gateway will not call"),
+        ),
+        Some((jwks, Ok(()))) => match http.get(&jwks).send().await {
             Ok(resp) if resp.status().is_success() => {
-                let keys = resp
-                    .json::<Value>()
+                let keys = body(resp)
                     .await
                     .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                     .and_then(|v| v.get("keys").and_then(Value::as_array).map(Vec::len))
                     .unwrap_or(0);
                 checks.push(if keys > 0 {
@@ -493,7 +589,7 @@ async fn oidc(
     }
     match field("token_endpoint") {
         Some(t) => checks.push(
-            answers(http, "token endpoint answers", &t, reqwest::Method::POST)
+            answers(http, "token endpoint answers", &t, &c.issuer, reqwest::Method::POST)
                 .await
                 .0,
         ),
@@ -517,6 +613,10 @@ async fn oidc(
                 )
                 .append_pair("code_challenge_method", "S256");
             let name = "our client id and redirect URI at the IdP";
+            if let Err(why) = may_fetch(a.as_str(), &c.issuer).await {
+                checks.push(Check::new(name, R::Fail).actual(why));
+                return;
+            }
             match http.get(a.as_str()).send().await {
                 Ok(resp) if resp.status().is_redirection() => {
                     let loc = resp
@@ -547,13 +647,12 @@ async fn oidc(
                         .expected(ours.clone())
                         .actual(format!("{} (login page)", resp.status())),
                 ),
+                // The body is not echoed: it is the IdP's page, not ours.
                 Ok(resp) => {
-                    let status = resp.status();
-                    let body: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
                     checks.push(
                         Check::new(name, R::Fail)
                             .expected(format!("client `{}` with redirect URI {ours} registered", c.client_id))
-                            .actual(format!("{status}: {}", body.trim()))
+                            .actual(format!("{} before any login page", resp.status()))
                             .fix("register exactly this redirect URI (and client id) at the IdP"),
                     );
                 }
@@ -565,5 +664,35 @@ async fn oidc(
             }
         }
         None => checks.push(Check::new("authorization endpoint", R::Fail).actual("none in discovery")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idp_published_urls_cannot_lead_into_the_private_network() {
+        assert!(is_internal("10.1.2.3".parse().unwrap()));
+        assert!(is_internal("169.254.169.254".parse().unwrap()));
+        assert!(is_internal("::1".parse().unwrap()));
+        assert!(!is_internal("93.184.216.34".parse().unwrap()));
+        // A public IdP pointing at the metadata service or plain http: refused.
+        assert!(
+            may_fetch("http://169.254.169.254/latest", "https://93.184.216.34/")
+                .await
+                .is_err()
+        );
+        assert!(
+            may_fetch("https://10.0.0.5/token", "https://93.184.216.34/")
+                .await
+                .is_err()
+        );
+        // An IdP configured on the private network may use it.
+        assert!(
+            may_fetch("http://127.0.0.1:9/token", "http://127.0.0.1:8/")
+                .await
+                .is_ok()
+        );
     }
 }

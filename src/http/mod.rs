@@ -112,7 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/ref/{code}", get(routes::admin::api_reference))
         .route("/api/admin/orgs", get(routes::admin::api_orgs))
         .route("/api/admin/orgs/{org}", get(routes::admin::api_org))
-        .route("/api/admin/orgs/{org}/preflight", get(routes::admin::api_preflight))
+        .route("/api/admin/orgs/{org}/preflight", post(routes::admin::api_preflight))
         .route("/api/admin/incidents", get(routes::admin::api_incidents))
         .route("/api/admin/certificates", get(routes::admin::api_certificates))
         .route("/sso/{org}/start", get(routes::sso::start))

@@ -365,11 +365,12 @@ impl Sql {
     }
 
     pub async fn memberships(&self, account_id: &str) -> Result<Vec<MembershipRecord>, Error> {
-        let rows = sqlx::query("SELECT org_id, role, tin FROM memberships WHERE account_id = $1 ORDER BY org_id, role, tin")
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows =
+            sqlx::query("SELECT org_id, role, tin FROM memberships WHERE account_id = $1 ORDER BY org_id, role, tin")
+                .bind(account_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(MembershipRecord {
@@ -857,7 +858,8 @@ impl Sql {
     /// Brings an open incident up to date with the latest failure.
     pub async fn update_incident(&self, id: &str, users: i64, failures: i64, latest_at: i64) -> Result<(), Error> {
         sqlx::query(
-            "UPDATE incidents SET users = MAX(users, $2), failures = failures + $3, latest_at = MAX(latest_at, $4), \
+            "UPDATE incidents SET users = CASE WHEN users > $2 THEN users ELSE $2 END, failures = failures + $3, \
+             latest_at = CASE WHEN latest_at > $4 THEN latest_at ELSE $4 END, \
              successes_since = 0 WHERE id = $1 AND status = 'open'",
         )
         .bind(id)
@@ -902,6 +904,16 @@ impl Sql {
             }
         }
         Ok(closed)
+    }
+
+    /// When the last incident of this org and code was closed.
+    pub async fn last_closed_incident(&self, org_id: &str, code: &str) -> Result<Option<i64>, Error> {
+        sqlx::query_scalar("SELECT MAX(closed_at) FROM incidents WHERE org_id = $1 AND code = $2 AND status = 'closed'")
+            .bind(org_id)
+            .bind(code)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     pub async fn open_incident_for(&self, org_id: &str, code: &str) -> Result<Option<IncidentRow>, Error> {

@@ -181,6 +181,14 @@ async fn failing_saml_logins_are_explained_judged_and_raised_as_one_incident() {
     let h = health_until(app, &console, |v| v["incidents"][0]["status"] == "closed").await;
     assert_eq!(h["incidents"][0]["status"], "closed");
     assert!(h["last_success_at"].is_i64());
+    // One stray failure after recovery does not reopen it: the failures
+    // before the close belonged to the closed incident.
+    idp_signs_in("dave@riverside.example").await.unwrap();
+    saml_login(app, "u5@riverside.example").await;
+    let h = health_until(app, &console, |v| v["last_hour"][0]["failures"] == 7).await;
+    assert_eq!(h["last_hour"][0]["failures"], 7, "{h}");
+    assert_eq!(h["incidents"].as_array().unwrap().len(), 1, "{h}");
+    assert_eq!(hook.events("incident_opened").len(), 1);
 
     // An access manager of another organization sees none of it.
     let nora = admin::console(app, "nora.manager", Some("northside-clinic"), &["access_manager"]).await;
@@ -350,6 +358,23 @@ async fn a_portal_that_keeps_reauthorizing_is_stopped_and_blamed() {
     assert_eq!(d["side"], "portal", "{d}");
     assert!(d["fix"].as_str().unwrap().contains("cookie"), "{d}");
     assert_eq!(events[0].client_id.as_deref(), Some(PORTAL));
+
+    // A silent request (prompt=none, an iframe) gets the protocol's answer.
+    let silent = b
+        .get(&authorize_url(
+            &app,
+            PORTAL,
+            PORTAL_CALLBACK,
+            &pkce().1,
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(silent.status, 303);
+    assert!(
+        silent.location().starts_with(PORTAL_CALLBACK) && silent.location().contains("error=login_required"),
+        "{}",
+        silent.location()
+    );
 
     // Another portal in the same browser is not affected.
     let other = Rp::public(PUBLIC_PORTAL, PUBLIC_CALLBACK);

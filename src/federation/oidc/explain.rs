@@ -31,6 +31,7 @@ pub fn check_of(e: &Error) -> &'static str {
         Error::AudienceMismatch { .. } => CHECKS[5],
         Error::NonceMismatch { .. } => CHECKS[6],
         Error::ClockSkew { .. } | Error::Expired { .. } => CHECKS[7],
+        Error::ClaimMissing { claim, .. } if claim == "exp" => CHECKS[7],
         Error::ClaimMissing { .. } | Error::UnknownUser { .. } => CHECKS[8],
         Error::Unreachable { .. } | Error::IdpError { .. } | Error::StateMismatch { .. } => "IdP",
     }

@@ -36,9 +36,9 @@ pub fn check_of(e: &Error) -> &'static str {
     match e {
         Error::IdpStatus { .. } => CHECKS[0],
         Error::MetadataUnavailable { .. } => "metadata",
+        Error::Malformed { reason } if reason.contains("IssueInstant") || reason.contains("NotOnOrAfter") => CHECKS[11],
         Error::Malformed { reason } if reason.contains("SubjectConfirmationData") => CHECKS[9],
         Error::Malformed { reason } if reason.contains("NameID") => CHECKS[14],
-        Error::Malformed { reason } if reason.contains("IssueInstant") || reason.contains("NotOnOrAfter") => CHECKS[11],
         Error::Malformed { .. } => CHECKS[1],
         Error::SignatureInvalid { reason }
             if reason.starts_with("signature wrapping") || reason.contains("comment") =>

@@ -27,9 +27,11 @@ use super::{edge_failure, see_other, session_from, with_cookies};
 
 const LOGIN_COOKIE: &str = "gatehouse_admin_login";
 
+/// `__Secure-` (not `__Host-`, which requires `Path=/`): the cookie is
+/// only ever needed under /admin.
 fn login_cookie(state: &AppState) -> String {
     if state.https {
-        format!("__Host-{LOGIN_COOKIE}")
+        format!("__Secure-{LOGIN_COOKIE}")
     } else {
         LOGIN_COOKIE.to_string()
     }
