@@ -337,6 +337,8 @@ pub struct RawPortal {
     /// With `mfa = "required"`: the assurance the second factor must reach
     /// (2 by default; 1 also accepts email codes).
     pub mfa_aal: Option<u8>,
+    /// Roles of which the account must hold at least one (empty: any).
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -358,6 +360,11 @@ pub struct RawOrg {
     pub lockout: Option<RawLockoutOverride>,
     /// The organization IT's endpoint for incident and certificate notices.
     pub webhook: Option<String>,
+    /// Roles of the organization's own, beside access_manager, office_admin,
+    /// billing and clinician.
+    pub roles: Vec<String>,
+    /// "allow" (default), "end_others" or "refuse".
+    pub concurrent_sessions: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -729,6 +736,8 @@ pub struct Portal {
     pub mfa_aal: u8,
     pub signing_alg: SigningAlg,
     pub login_url: Option<String>,
+    /// The account must hold one of these roles (empty: no requirement).
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -762,6 +771,36 @@ pub struct Org {
     /// account, so it answers the same whether or not the account exists.
     pub lockout: Option<Lockout>,
     pub webhook: Option<Url>,
+    /// Roles an access manager may grant here: the built-in ones and these.
+    pub roles: Vec<String>,
+    pub concurrent_sessions: ConcurrentSessions,
+}
+
+/// What a new login does while the account has a live session elsewhere
+/// (another address or browser): accounts are individual, not shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrentSessions {
+    /// Allowed; reported as a likely shared login.
+    Allow,
+    /// The new login ends the others.
+    EndOthers,
+    /// The new login is refused (`concurrent_session`) until the other ends.
+    Refuse,
+}
+
+/// Roles every organization has.
+pub const ORG_ROLES: &[&str] = &["access_manager", "office_admin", "billing", "clinician"];
+
+impl Org {
+    /// Roles an access manager may grant in this organization (never
+    /// `gatehouse_admin`).
+    pub fn grantable_roles(&self) -> Vec<String> {
+        ORG_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .chain(self.roles.iter().cloned())
+            .collect()
+    }
 }
 
 /// An organization's changes to the global `[password]` policy.
@@ -1538,6 +1577,7 @@ impl RawConfig {
                 signing_alg,
                 mfa_aal,
                 login_url: rp.login_url,
+                roles: rp.roles,
             });
         }
 
@@ -1657,7 +1697,34 @@ impl RawConfig {
                 .webhook
                 .as_deref()
                 .and_then(|u| webhook_url(problems, &format!("org[{i}].webhook"), u));
+            let concurrent_sessions = match ro.concurrent_sessions.as_str() {
+                "" | "allow" => ConcurrentSessions::Allow,
+                "end_others" => ConcurrentSessions::EndOthers,
+                "refuse" => ConcurrentSessions::Refuse,
+                other => {
+                    problems.push(Problem {
+                        key: k("concurrent_sessions"),
+                        message: format!("`{other}` must be \"allow\", \"end_others\" or \"refuse\""),
+                    });
+                    ConcurrentSessions::Allow
+                }
+            };
+            for r in &ro.roles {
+                if r == "gatehouse_admin"
+                    || r.is_empty()
+                    || !r
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+                {
+                    problems.push(Problem {
+                        key: k("roles"),
+                        message: format!("`{r}` must be lowercase letters, digits and _ (and not gatehouse_admin)"),
+                    });
+                }
+            }
             orgs.push(Org {
+                roles: ro.roles,
+                concurrent_sessions,
                 webhook,
                 lockout: org_lockout,
                 password,
@@ -1835,6 +1902,7 @@ fn admin_portal(public_url: &Url) -> Portal {
         mfa_aal: 2,
         signing_alg: SigningAlg::Es256,
         login_url: Some(format!("{base}/admin")),
+        roles: Vec::new(),
     }
 }
 

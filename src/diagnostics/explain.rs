@@ -17,6 +17,7 @@ pub fn step(code: FailureCode) -> &'static str {
         }
         InvalidCredentials | AccountLocked | AccountDisabled | TooManyAttempts | PasswordExpired | WrongPortal
         | AccountNotActivated => "local sign-in (username and password)",
+        RoleRequired | ConcurrentSession => "admission to the portal (roles, sessions)",
         MfaCodeInvalid | MfaCodeExpired | MfaRateLimited | MfaDeliveryFailed => "second factor",
         SsoCertExpired | SsoCertNotInMetadata | SsoSignatureInvalid | SsoUnsigned | SsoWeakAlgorithm
         | SsoKeyUnknown => "federation: signature and keys of the IdP's answer",
@@ -59,6 +60,12 @@ pub fn fix(code: FailureCode) -> &'static str {
             "The account type is not accepted by this portal: send the user to the portal for their type, or correct the account type."
         }
         AccountNotActivated => "Send a fresh invitation or ask the user to finish activation.",
+        RoleRequired => {
+            "The portal requires one of its roles and the account holds none: grant one from the organization's people page if the person should have access."
+        }
+        ConcurrentSession => {
+            "The organization refuses concurrent sessions and the account is signed in elsewhere; if it is really one person, end the other session (disable + enable, or wait for it to expire). Shared logins are not allowed."
+        }
         MfaCodeInvalid | MfaCodeExpired => {
             "Check the device clock for TOTP (the detail carries the drift hint); otherwise the user should request a new code."
         }

@@ -58,6 +58,10 @@ failure_codes! {
         "Choose a new password to continue.";
     WrongPortal => "wrong_portal", 403, "This account belongs to a different portal.",
         "Use the portal for your account type (link below).";
+    RoleRequired => "role_required", 403, "Your account does not have access to this portal.",
+        "Ask your organization's access manager for access.";
+    ConcurrentSession => "concurrent_session", 409, "This account is already signed in somewhere else.",
+        "Sign out there first. Accounts are personal: ask your access manager for your own.";
     AccountNotActivated => "account_not_activated", 403, "This account is not activated yet.",
         "Finish activation from the link you were sent, then sign in.";
     MfaCodeInvalid => "mfa_code_invalid", 401, "That code is not right.",

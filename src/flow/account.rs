@@ -363,41 +363,34 @@ pub async fn people(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<(S
     Ok((org, out))
 }
 
-/// An access manager unlocks a person of their own organization.
-pub async fn unlock_person(p: &Provider, v: &Viewer, username: &str, ctx: &RequestContext) -> Result<(), Failure> {
-    let org = managed_org(p, v, ctx).await?;
-    let target = match p.accounts.find(username).await {
-        Ok(a) => a,
-        Err(e) => return Err(unavailable(p, ctx, e).await),
-    };
-    let Some(target) = target.filter(|t| t.org() == Some(org.as_str())) else {
-        return Err(fail(
+/// The organization a viewer manages, as `org_admin` acts on it.
+async fn managed(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<super::org_admin::Managed, Failure> {
+    let org_id = managed_org(p, v, ctx).await?;
+    match p.cfg.org(&org_id) {
+        Some(org) => Ok(super::org_admin::Managed {
+            org: org.clone(),
+            actor: v.account.username.clone(),
+            actor_id: v.account.id.as_str().to_string(),
+        }),
+        None => Err(fail(
             p,
             ctx,
             FailureCode::NotPermitted,
             Some(&v.account),
-            "target is not in the manager's organization",
+            "organization no longer configured",
         )
-        .await);
-    };
-    if let Err(e) = p.accounts.unlock(&target.username).await {
-        return Err(unavailable(p, ctx, e).await);
+        .await),
     }
-    p.audit
-        .record(
-            Event::new("account_unlocked")
-                .account(target.id.as_str())
-                .username(target.username.clone())
-                .org(Some(org))
-                .detail("by", v.account.username.clone()),
-            ctx,
-        )
-        .await;
-    Ok(())
+}
+
+/// An access manager unlocks a person of their own organization.
+pub async fn unlock_person(p: &Provider, v: &Viewer, username: &str, ctx: &RequestContext) -> Result<(), Failure> {
+    let m = managed(p, v, ctx).await?;
+    super::org_admin::unlock(p, &m, username, "unlocked from the people page", ctx).await
 }
 
 /// Roles an access manager may grant with an invitation.
-pub const INVITABLE_ROLES: &[&str] = &["clinician", "billing", "office_admin", "access_manager"];
+pub const INVITABLE_ROLES: &[&str] = crate::config::ORG_ROLES;
 
 /// An access manager invites someone into their organization by email.
 pub async fn invite_person(
@@ -407,61 +400,6 @@ pub async fn invite_person(
     role: &str,
     ctx: &RequestContext,
 ) -> Result<String, Failure> {
-    let org = managed_org(p, v, ctx).await?;
-    if !INVITABLE_ROLES.contains(&role) {
-        return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), "unknown role").await);
-    }
-    let Ok(address) = EmailAddress::parse(email) else {
-        return Err(fail(
-            p,
-            ctx,
-            FailureCode::InvalidRequest,
-            Some(&v.account),
-            "not an email address",
-        )
-        .await
-        .detail("Enter a valid email address."));
-    };
-    let invitation = crate::accounts::Invitation {
-        email: address.as_str().to_string(),
-        account_type: v.account.account_type,
-        org: Some(org.clone()),
-        roles: vec![role.to_string()],
-        tin: None,
-        invited_by: v.account.username.clone(),
-        valid_for: std::time::Duration::from_secs(7 * 86_400),
-    };
-    let token = match p.accounts.invite(&invitation, &p.cfg.orgs).await {
-        Ok(t) => t,
-        Err(crate::accounts::CreateError::Store(e)) => return Err(unavailable(p, ctx, e).await),
-        Err(e) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&v.account), &e.to_string()).await),
-    };
-    let link = format!(
-        "{}/activate/invite?t={token}",
-        p.cfg.server.public_url.as_str().trim_end_matches('/')
-    );
-    let body = format!(
-        "{} invited you to sign in to your organization's portals.\n\nOpen this link to choose your username and password (valid 7 days, once):\n{link}\n",
-        v.account.username
-    );
-    if let Err(answer) = p.mfa.delivery().email(address.as_str(), "Your invitation", &body).await {
-        let ev = Event::failure(FailureCode::MfaDeliveryFailed)
-            .account(v.account.id.as_str())
-            .detail("purpose", "invitation")
-            .detail("answer", answer);
-        return Err(Failure::new(
-            FailureCode::MfaDeliveryFailed,
-            p.audit.record(ev, ctx).await,
-        ));
-    }
-    p.audit
-        .record(
-            Event::new("invitation_sent")
-                .account(v.account.id.as_str())
-                .org(Some(org))
-                .detail("role", role.to_string()),
-            ctx,
-        )
-        .await;
-    Ok(address.as_str().to_string())
+    let m = managed(p, v, ctx).await?;
+    super::org_admin::invite(p, &m, email, role, "", "invited from the people page", ctx).await
 }

@@ -354,6 +354,24 @@ struct Base {
     roles: Vec<String>,
 }
 
+/// An invitation made its account: roles limited to the invitation's TIN,
+/// and the delegation history told.
+async fn accepted(
+    p: &Provider,
+    digest: &str,
+    invited_by: &str,
+    org: &str,
+    account: &crate::accounts::Account,
+) -> Result<(), store::Error> {
+    let tin = p.accounts.sql().invitation(digest).await?.and_then(|i| i.tin);
+    let fresh = p
+        .accounts
+        .by_id(account.id.as_str())
+        .await?
+        .unwrap_or_else(|| account.clone());
+    super::org_admin::invitation_accepted(p, org, invited_by, tin.as_deref(), &fresh).await
+}
+
 /// The record or invitation behind an activation; `Ok(Err(why))` when it
 /// has already made its account.
 async fn source_of(p: &Provider, a: &Activation) -> Result<Result<(Source, Base), &'static str>, store::Error> {
@@ -361,8 +379,8 @@ async fn source_of(p: &Provider, a: &Activation) -> Result<Result<(Source, Base)
         let Some(inv) = p.accounts.sql().invitation(digest).await? else {
             return Ok(Err("invitation gone"));
         };
-        if inv.used_at.is_some() {
-            return Ok(Err("invitation already used"));
+        if inv.used_at.is_some() || inv.revoked_at.is_some() {
+            return Ok(Err("invitation already used or revoked"));
         }
         let account_type = match inv.account_type.as_str() {
             "member" => AccountType::Member,
@@ -428,6 +446,9 @@ pub async fn accept_invitation(p: &Provider, token: &str, browser: &str, ctx: &R
     let Some(inv) = inv.filter(|_| token.len() == 43) else {
         return Next::Page(expired(p, "invitation link unknown (mistyped or truncated?)", ctx).await);
     };
+    if inv.revoked_at.is_some() {
+        return Next::Page(expired(p, "invitation revoked by the organization", ctx).await);
+    }
     if inv.used_at.is_some() {
         let ev = Event::failure(FailureCode::AlreadyActivated).detail("reason", "invitation already used");
         return Next::Page(
@@ -556,7 +577,13 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
         }
     };
     match linked {
-        Ok(true) => {}
+        Ok(true) => {
+            if let (Source::Invitation { digest, invited_by }, Some(org)) = (&source, account.org())
+                && let Err(e) = accepted(p, digest, invited_by, org, &account).await
+            {
+                return Finished::Page(unavailable(p, ctx, e).await);
+            }
+        }
         Ok(false) => {
             // Another activation of the same person won the race.
             let _ = p.accounts.set_status(&account.id, Status::Disabled).await;

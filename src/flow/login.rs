@@ -722,7 +722,7 @@ pub(crate) async fn check_portal(
 ) -> Option<Failure> {
     let portal = p.cfg.portal(&tx.request.client_id)?;
     if portal.account_types.contains(&account.account_type) {
-        return None;
+        return check_roles(p, portal, account, ctx).await;
     }
     let allowed: Vec<&str> = portal.account_types.iter().map(|t| t.as_str()).collect();
     let mut f = fail(
@@ -751,6 +751,50 @@ pub(crate) async fn check_portal(
         );
     }
     Some(f)
+}
+
+/// `role_required` when the portal requires roles the account holds none
+/// of; otherwise the matching roles are recorded as used (the access
+/// review's "unused for N days" reads that).
+async fn check_roles(p: &Provider, portal: &Portal, account: &Account, ctx: &RequestContext) -> Option<Failure> {
+    if portal.roles.is_empty() {
+        return None;
+    }
+    let held = account.roles();
+    let matching: Vec<String> = held.iter().filter(|r| portal.roles.contains(r)).cloned().collect();
+    if matching.is_empty() {
+        return Some(
+            fail(
+                p,
+                ctx,
+                FailureCode::RoleRequired,
+                Event::failure(FailureCode::RoleRequired)
+                    .username(account.username.clone())
+                    .client(portal.client_id.clone())
+                    .account(account.id.as_str())
+                    .org(account.org().map(String::from))
+                    .detail("expected", format!("one of: {}", portal.roles.join(", ")))
+                    .detail(
+                        "actual",
+                        if held.is_empty() {
+                            "(no roles)".to_string()
+                        } else {
+                            held.join(", ")
+                        },
+                    ),
+            )
+            .await,
+        );
+    }
+    if let Err(e) = p
+        .accounts
+        .sql()
+        .roles_used(account.id.as_str(), &matching, p.clock.now())
+        .await
+    {
+        log_store_error(&e);
+    }
+    None
 }
 
 fn right_portal<'a>(portals: &'a [Portal], account_type: &str) -> Option<&'a Portal> {

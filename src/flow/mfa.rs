@@ -184,7 +184,7 @@ pub async fn finish(
         aal = aal.max(kind.aal());
     }
     let mfa = pending.second_factor.is_some() || pending.established_aal > 0;
-    let session = session_for(
+    let mut session = session_for(
         account,
         pending.org.clone(),
         amr.clone(),
@@ -192,6 +192,9 @@ pub async fn finish(
         pending.upstream_roles.clone(),
         p.clock.now(),
     );
+    session.ip = ctx.ip.clone();
+    session.user_agent = ctx.user_agent.clone();
+    super::org_admin::concurrent_login(p, account, &session, previous.as_ref(), ctx).await?;
     match complete(p, tx, session, previous).await {
         Ok(done) => {
             let mut event = Event::new("login_success")

@@ -12,6 +12,7 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod mfa;
+pub mod org_admin;
 pub mod preflight;
 pub mod recovery;
 pub mod saml;
@@ -84,6 +85,8 @@ pub(crate) fn session_for(
         acr,
         auth_time: now,
         created_at: now,
+        ip: None,
+        user_agent: None,
     }
 }
 

@@ -274,6 +274,10 @@ pub fn session_satisfies(req: &AuthorizeRequest, portal: &Portal, session: &crat
     if portal.mfa == crate::config::PortalMfa::Required && !(session.mfa && session.aal >= portal.mfa_aal) {
         return false;
     }
+    // Roles come from the session, which a grant or revocation updates.
+    if !portal.roles.is_empty() && !session.roles.iter().any(|r| portal.roles.contains(r)) {
+        return false;
+    }
     portal.account_types.iter().any(|t| t.as_str() == session.account_type)
 }
 

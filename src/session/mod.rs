@@ -69,6 +69,11 @@ pub struct Session {
     pub acr: String,
     pub auth_time: i64,
     pub created_at: i64,
+    /// Where the login came from (shared-login detection).
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +158,41 @@ impl SessionStore {
         keys_to_delete.push(index);
         self.kv.del(&keys_to_delete).await?;
         Ok(handles.into_iter().map(SessionHandle).collect())
+    }
+
+    /// The account's live sessions.
+    pub async fn live_for_account(&self, account_id: &str) -> Result<Vec<(SessionHandle, Session)>, store::Error> {
+        let mut out = Vec::new();
+        for h in self.kv.set_members(&keys::account_sessions(account_id)).await? {
+            let handle = SessionHandle(h);
+            if let Some(s) = self.get_by_handle(&handle).await?
+                && self.clock.now() < s.created_at + self.absolute.as_secs() as i64
+            {
+                out.push((handle, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the roles of every live session of an account (after a
+    /// grant or revocation) to `roles` plus what the session's IdP asserted,
+    /// keeping each session's remaining idle time.
+    pub async fn set_roles(&self, account_id: &str, roles: &[String]) -> Result<usize, store::Error> {
+        let mut n = 0;
+        for (handle, mut s) in self.live_for_account(account_id).await? {
+            let key = keys::session(&handle.0);
+            let Some(left) = self.kv.ttl(&key).await? else { continue };
+            let mut all: Vec<String> = roles.iter().chain(s.upstream_roles.iter()).cloned().collect();
+            all.sort();
+            all.dedup();
+            s.roles = all;
+            let json = serde_json::to_string(&s).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+            self.kv
+                .set_ex(&key, &json, std::time::Duration::from_secs(left.max(1) as u64))
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     pub async fn count_for_account(&self, account_id: &str) -> Result<usize, store::Error> {
