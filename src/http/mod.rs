@@ -109,6 +109,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orgs/{org}", get(routes::admin::org_page))
         .route("/admin/orgs/{org}/preflight", post(routes::admin::preflight_submit))
         .route("/admin/maintenance", post(routes::admin::maintenance_submit))
+        .route(
+            "/admin/people",
+            get(routes::admin::people).post(routes::admin::people_action),
+        )
+        .route("/admin/history", get(routes::admin::history))
+        .route("/admin/history.csv", get(routes::admin::history_csv))
+        .route(
+            "/admin/review",
+            get(routes::admin::review).post(routes::admin::review_submit),
+        )
+        .route("/api/admin/people", get(routes::admin::api_people))
+        .route("/api/admin/history", get(routes::admin::api_history))
+        .route("/api/admin/review", get(routes::admin::api_review))
         .route("/api/admin/ref/{code}", get(routes::admin::api_reference))
         .route("/api/admin/orgs", get(routes::admin::api_orgs))
         .route("/api/admin/orgs/{org}", get(routes::admin::api_org))

@@ -21,6 +21,7 @@ mod mfa_oob;
 mod mfa_settings;
 mod mfa_webauthn;
 mod oidc_flow;
+mod org_admin;
 mod recovery;
 mod ops;
 mod saml_fixtures;

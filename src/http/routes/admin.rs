@@ -17,8 +17,10 @@ use crate::config::ADMIN_CLIENT_ID;
 use crate::crypto;
 use crate::diagnostics::FailureCode;
 use crate::flow::admin::{self, Admin, Refusal};
+use crate::flow::org_admin::{self, Managed};
 use crate::flow::preflight;
 use crate::provider::codes;
+use crate::store::org::HistoryFilter;
 
 use super::super::csrf;
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
@@ -484,4 +486,375 @@ pub async fn api_preflight(
     }
     let report = preflight::run(&state.provider.cfg, &state.federation, &org, state.provider.clock.now()).await;
     Json(json!(report)).into_response()
+}
+
+// -- organization administration ----------------------------------------------
+
+/// The organization a page acts on (`?org=` for gateway admins), or the
+/// refusal page.
+async fn managed(
+    state: &AppState,
+    a: &Admin,
+    requested: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<Managed, Response> {
+    Managed::for_admin(&state.provider, a, requested, ctx)
+        .await
+        .map_err(|f| pages::failure_page(&f))
+}
+
+fn org_query(q: Option<&str>) -> Option<String> {
+    Some(query_param(q, "org")).filter(|o| !o.is_empty())
+}
+
+async fn people_view(state: &AppState, a: &Admin, m: &Managed, browser: &str, notice: Option<String>) -> Response {
+    let members = match org_admin::members(&state.provider, m).await {
+        Ok(x) => x,
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            return unavailable_page();
+        }
+    };
+    let invitations = org_admin::pending_invitations(&state.provider, m)
+        .await
+        .unwrap_or_default();
+    let orgs: Vec<String> = if a.is_gateway_admin() {
+        state.provider.cfg.orgs.iter().map(|o| o.id.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    pages::render(
+        StatusCode::OK,
+        "admin_people.html",
+        context! {
+            org => json_value(&json!({"id": m.org.id, "name": m.org.name, "tins": m.org.tins})),
+            members => json_value(&json!(members)), invitations => json_value(&json!(invitations)),
+            roles => m.org.grantable_roles(), csrf => csrf::token(state, browser), notice => notice,
+            orgs => orgs,
+        },
+    )
+}
+
+pub async fn people(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/people", false);
+    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    with_cookies(people_view(&state, &a, &m, &browser, None).await, new_cookie)
+}
+
+/// One POST endpoint for the people page's actions; `action` says which.
+pub async fn people_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/people", false);
+    let (form, browser) = match checked_form(&state, &headers, form, &ctx.0).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let m = match managed(&state, &a, form.get("org"), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let p = &state.provider;
+    let field = |k: &str| form.get(k).unwrap_or("").trim().to_string();
+    let (user, role, tin, reason) = (field("username"), field("role"), field("tin"), field("reason"));
+    let c = &ctx.0;
+    let done = match form.get("action").unwrap_or("") {
+        "grant" => org_admin::grant(p, &m, &user, &role, &tin, &reason, c)
+            .await
+            .map(|()| format!("{user} now holds {role}.")),
+        "revoke" => org_admin::revoke(p, &m, &user, &role, &tin, &reason, c)
+            .await
+            .map(|()| format!("{role} revoked from {user}.")),
+        "disable" => org_admin::set_disabled(p, &m, &user, true, &reason, c)
+            .await
+            .map(|()| format!("{user} is disabled and signed out.")),
+        "enable" => org_admin::set_disabled(p, &m, &user, false, &reason, c)
+            .await
+            .map(|()| format!("{user} is enabled.")),
+        "unlock" => org_admin::unlock(p, &m, &user, &reason, c)
+            .await
+            .map(|()| format!("{user} is unlocked.")),
+        "reset_mfa" => org_admin::reset_mfa(p, &m, &user, &reason, c)
+            .await
+            .map(|()| format!("{user}'s second factors are removed; they enroll again at their next sign-in.")),
+        "invite" => org_admin::invite(p, &m, &field("email"), &role, &tin, &reason, c)
+            .await
+            .map(|to| format!("Invitation sent to {to}.")),
+        "resend" => org_admin::resend_invitation(p, &m, &field("invitation"), c)
+            .await
+            .map(|to| format!("Invitation sent again to {to}.")),
+        "revoke_invitation" => org_admin::revoke_invitation(p, &m, &field("invitation"), &reason, c)
+            .await
+            .map(|()| "Invitation revoked.".to_string()),
+        _ => return edge_failure(&state, FailureCode::InvalidRequest, "unknown action", c).await,
+    };
+    match done {
+        Ok(notice) => people_view(&state, &a, &m, &browser, Some(notice)).await,
+        Err(f) => pages::failure_page(&f),
+    }
+}
+
+fn history_filter(q: Option<&str>) -> Result<HistoryFilter, String> {
+    let day = |k: &str, end: bool| -> Result<Option<i64>, String> {
+        let v = query_param(q, k);
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let t = humantime::parse_rfc3339_weak(&format!("{v}T00:00:00Z"))
+            .map_err(|_| format!("`{v}` is not a date such as 2026-11-01"))?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| format!("`{v}` is before 1970"))?
+            .as_secs() as i64;
+        Ok(Some(if end { t + 86_399 } else { t }))
+    };
+    Ok(HistoryFilter {
+        from: day("from", false)?,
+        to: day("to", true)?,
+        person: Some(query_param(q, "person")).filter(|p| !p.is_empty()),
+    })
+}
+
+pub async fn history(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/history", false);
+    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let filter = match history_filter(q.as_deref()) {
+        Ok(f) => f,
+        Err(why) => return edge_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
+    };
+    let rows = match org_admin::history(&state.provider, &m, &filter).await {
+        Ok(r) => r,
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            return unavailable_page();
+        }
+    };
+    let csv_link = format!("/admin/history.csv?{}", q.as_deref().unwrap_or(""));
+    pages::render(
+        StatusCode::OK,
+        "admin_history.html",
+        context! {
+            org => json_value(&json!({"id": m.org.id, "name": m.org.name})), rows => json_value(&json!(rows)),
+            from => query_param(q.as_deref(), "from"), to => query_param(q.as_deref(), "to"),
+            person => query_param(q.as_deref(), "person"), csv => csv_link,
+        },
+    )
+}
+
+pub async fn history_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/history", true);
+    let m = match Managed::for_admin(&state.provider, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(f) => {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": f.code.as_str(), "reference": f.reference})),
+            )
+                .into_response();
+        }
+    };
+    let filter = match history_filter(q.as_deref()) {
+        Ok(f) => f,
+        Err(why) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_request", "message": why})),
+            )
+                .into_response();
+        }
+    };
+    match org_admin::history(&state.provider, &m, &filter).await {
+        Ok(rows) => {
+            let mut r = org_admin::history_csv(&rows).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+                "attachment; filename=\"delegation-history-{}.csv\"",
+                m.org.id
+            )) {
+                h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+fn review_days(q: Option<&str>) -> i64 {
+    query_param(q, "days")
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (1..=3650).contains(d))
+        .unwrap_or(90)
+}
+
+pub async fn review(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/review", false);
+    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (browser, new_cookie) = csrf::ensure(&state, &headers);
+    let page = review_view(&state, &m, review_days(q.as_deref()), &browser, None).await;
+    with_cookies(page, new_cookie)
+}
+
+async fn review_view(state: &AppState, m: &Managed, days: i64, browser: &str, notice: Option<String>) -> Response {
+    match org_admin::review(&state.provider, m, days).await {
+        Ok(items) => pages::render(
+            StatusCode::OK,
+            "admin_review.html",
+            context! {
+                org => json_value(&json!({"id": m.org.id, "name": m.org.name})), days => days,
+                items => json_value(&json!(items)), csrf => csrf::token(state, browser), notice => notice,
+            },
+        ),
+        Err(e) => {
+            crate::flow::log_store_error(&e);
+            unavailable_page()
+        }
+    }
+}
+
+/// Revokes every role ticked on the review page, in one step.
+pub async fn review_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: Ctx,
+    form: Result<FormPairs, FormError>,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin/review", false);
+    let (form, browser) = match checked_form(&state, &headers, form, &ctx.0).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let m = match managed(&state, &a, form.get("org"), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let reason = form.get("reason").unwrap_or("").to_string();
+    let picked: Vec<&str> = form
+        .0
+        .iter()
+        .filter(|(k, _)| k == "revoke")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut revoked = 0;
+    for item in picked.iter().take(500) {
+        // `username|role|tin`, as the page wrote it.
+        let mut parts = item.splitn(3, '|');
+        let (Some(user), Some(role), Some(tin)) = (parts.next(), parts.next(), parts.next()) else {
+            return edge_failure(
+                &state,
+                FailureCode::InvalidRequest,
+                "malformed review selection",
+                &ctx.0,
+            )
+            .await;
+        };
+        if let Err(f) = org_admin::revoke(&state.provider, &m, user, role, tin, &reason, &ctx.0).await {
+            return pages::failure_page(&f);
+        }
+        revoked += 1;
+    }
+    let days = form.get("days").and_then(|d| d.parse().ok()).unwrap_or(90);
+    review_view(&state, &m, days, &browser, Some(format!("{revoked} role(s) revoked."))).await
+}
+
+// JSON views of the same.
+
+async fn managed_json(state: &AppState, a: &Admin, q: Option<&str>, ctx: &RequestContext) -> Result<Managed, Response> {
+    Managed::for_admin(&state.provider, a, org_query(q).as_deref(), ctx)
+        .await
+        .map_err(|f| {
+            (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": f.code.as_str(), "reference": f.reference})),
+            )
+                .into_response()
+        })
+}
+
+pub async fn api_people(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match org_admin::members(&state.provider, &m).await {
+        Ok(members) => {
+            let invitations = org_admin::pending_invitations(&state.provider, &m)
+                .await
+                .unwrap_or_default();
+            Json(json!({ "org": m.org.id, "members": members, "invitations": invitations })).into_response()
+        }
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+pub async fn api_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let filter = match history_filter(q.as_deref()) {
+        Ok(f) => f,
+        Err(why) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_request", "message": why})),
+            )
+                .into_response();
+        }
+    };
+    match org_admin::history(&state.provider, &m, &filter).await {
+        Ok(rows) => Json(json!({ "org": m.org.id, "history": rows })).into_response(),
+        Err(e) => unavailable_json(&e),
+    }
+}
+
+pub async fn api_review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    ctx: Ctx,
+) -> Response {
+    let a = guarded!(state, headers, ctx, "/admin", true);
+    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let days = review_days(q.as_deref());
+    match org_admin::review(&state.provider, &m, days).await {
+        Ok(items) => Json(json!({ "org": m.org.id, "days": days, "review": items })).into_response(),
+        Err(e) => unavailable_json(&e),
+    }
 }

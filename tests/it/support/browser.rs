@@ -72,11 +72,16 @@ impl Page {
 
 impl Browser {
     pub fn new() -> Self {
+        Self::with_user_agent(USER_AGENT)
+    }
+
+    /// A browser that calls itself something else (another device).
+    pub fn with_user_agent(user_agent: &str) -> Self {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
+            .user_agent(user_agent)
             .timeout(std::time::Duration::from_secs(20))
             .build()
             .unwrap();

@@ -210,6 +210,30 @@ impl Rp {
     }
 
     /// A refresh through the library.
+    /// A refresh whose new ID token the library validates (signature,
+    /// issuer, audience, expiry; a refreshed ID token carries no nonce);
+    /// returns its claims and the new refresh token.
+    pub async fn refresh_id_token(&self, app: &TestApp, refresh_token: &str) -> (serde_json::Value, String) {
+        let http = http_client();
+        let client = self.client(app).await;
+        let rt = openidconnect::RefreshToken::new(refresh_token.to_string());
+        let t = client
+            .exchange_refresh_token(&rt)
+            .unwrap()
+            .request_async(&http)
+            .await
+            .expect("refresh");
+        let id_token = t.id_token().expect("a refreshed ID token").clone();
+        let verifier = client.id_token_verifier().set_allowed_algs(vec![self.alg.clone()]);
+        id_token
+            .claims(&verifier, |_: Option<&openidconnect::Nonce>| Ok(()))
+            .expect("refreshed ID token validates");
+        (
+            decode_claims(&id_token.to_string()),
+            t.refresh_token().expect("rotated refresh token").secret().clone(),
+        )
+    }
+
     pub async fn refresh(&self, app: &TestApp, refresh_token: &str) -> Result<(String, String), String> {
         let http = http_client();
         let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
