@@ -125,6 +125,14 @@ enum AccountCmd {
     Unlock { who: String },
     /// Disable an account and end its sessions.
     Disable { who: String },
+    /// Remove every second factor of an account (it enrolls again at its
+    /// next sign-in) and end its sessions; recorded in its organization's
+    /// delegation history.
+    ResetMfa {
+        who: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -641,6 +649,43 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                     println!("{}: disabled, {} session(s) ended", a.username, ended.len());
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCmd::ResetMfa { who, reason } => {
+            if reason.trim().is_empty() {
+                return Err(usage("--reason must say why (it goes into the delegation history)"));
+            }
+            let a = c
+                .accounts
+                .find(&who)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| fail(format!("no account `{who}`")))?;
+            c.accounts.sql().reset_mfa(a.id.as_str()).await.map_err(fail)?;
+            let ended = c.sessions.delete_all_for_account(a.id.as_str()).await.map_err(fail)?;
+            if let Some(org) = a.org() {
+                c.accounts
+                    .sql()
+                    .record_delegation(&gatehouse::store::org::DelegationRow {
+                        id: gatehouse::crypto::hex(&gatehouse::crypto::random_bytes::<12>()),
+                        at: SystemClock.now(),
+                        org_id: org.to_string(),
+                        action: "mfa_reset".into(),
+                        actor: "cli".into(),
+                        subject: a.username.clone(),
+                        subject_id: Some(a.id.as_str().to_string()),
+                        role: None,
+                        tin: None,
+                        reason: reason.trim().to_string(),
+                    })
+                    .await
+                    .map_err(fail)?;
+            }
+            println!(
+                "{}: second factors removed, {} session(s) ended; the next sign-in enrolls again",
+                a.username,
+                ended.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

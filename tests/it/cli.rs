@@ -168,6 +168,38 @@ fn account_commands_create_list_show_unlock_disable() {
     assert_eq!(v["status"], "disabled");
     let missing = run(&["show", "nobody"], None);
     assert!(!missing.status.success());
+
+    // Second factors reset from the command line: a reason is required and
+    // the organization's delegation history records it.
+    let no_reason = run(&["reset-mfa", "ann.admin", "--reason", " "], None);
+    assert_eq!(no_reason.status.code(), Some(2));
+    let reset = run(
+        &[
+            "reset-mfa",
+            "ann.admin",
+            "--reason",
+            "lost phone, identity checked by phone call",
+        ],
+        None,
+    );
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("enrolls again"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = rt.block_on(async {
+        let sql = gatehouse::store::sql::Sql::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        sql.delegation_history("northside-clinic", &Default::default(), 10)
+            .await
+            .unwrap()
+    });
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action, "mfa_reset");
+    assert_eq!(rows[0].actor, "cli");
+    assert_eq!(rows[0].subject, "ann.admin");
 }
 
 /// `gatehouse serve` on a fresh folder: generates its keys, says where it
