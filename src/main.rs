@@ -662,6 +662,12 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                 .map_err(fail)?
                 .ok_or_else(|| fail(format!("no account `{who}`")))?;
             c.accounts.sql().reset_mfa(a.id.as_str()).await.map_err(fail)?;
+            if c.kv.backend_name() == "memory" {
+                println!(
+                    "{}: sessions live in the running server's memory: they end at its next restart (remembered devices end now)",
+                    a.username
+                );
+            }
             let ended = c.sessions.delete_all_for_account(a.id.as_str()).await.map_err(fail)?;
             if let Some(org) = a.org() {
                 c.accounts

@@ -165,6 +165,19 @@ impl Account {
         r.dedup();
         r
     }
+    /// Roles limited to one TIN, as `role@tin` (the `roles` list names each
+    /// role once, whatever its scope).
+    pub fn tin_roles(&self) -> Vec<String> {
+        let mut r: Vec<String> = self
+            .memberships
+            .iter()
+            .filter(|m| !m.tin.is_empty())
+            .map(|m| format!("{}@{}", m.role, m.tin))
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    }
     fn from_records(rec: AccountRecord, memberships: Vec<MembershipRecord>) -> Result<Self, store::Error> {
         Ok(Self {
             id: AccountId::parse(&rec.id).ok_or_else(|| store::Error::Corrupt(format!("account id {}", rec.id)))?,

@@ -367,11 +367,7 @@ pub async fn people(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<(S
 async fn managed(p: &Provider, v: &Viewer, ctx: &RequestContext) -> Result<super::org_admin::Managed, Failure> {
     let org_id = managed_org(p, v, ctx).await?;
     match p.cfg.org(&org_id) {
-        Some(org) => Ok(super::org_admin::Managed {
-            org: org.clone(),
-            actor: v.account.username.clone(),
-            actor_id: v.account.id.as_str().to_string(),
-        }),
+        Some(org) => Ok(super::org_admin::Managed::of(org.clone(), &v.account, false)),
         None => Err(fail(
             p,
             ctx,

@@ -85,6 +85,7 @@ pub(crate) fn session_for(
         acr,
         auth_time: now,
         created_at: now,
+        tin_roles: account.tin_roles(),
         ip: None,
         user_agent: None,
     }

@@ -30,6 +30,12 @@ pub struct Managed {
     pub org: Org,
     pub actor: String,
     pub actor_id: String,
+    /// An access manager whose own role is limited to one TIN manages roles
+    /// of that TIN only, and no account-wide action.
+    pub tin: Option<String>,
+    /// The gateway's own admin (or the operator): may act on accounts that
+    /// also belong to other organizations.
+    pub gateway_admin: bool,
 }
 
 async fn fail(p: &Provider, ctx: &RequestContext, code: FailureCode, actor: Option<&str>, why: &str) -> Failure {
@@ -99,11 +105,26 @@ impl Managed {
             )
             .await);
         };
-        Ok(Self {
+        Ok(Self::of(org, &admin.viewer.account, admin.is_gateway_admin()))
+    }
+
+    /// `account` managing `org`: an access manager limited to a TIN (and
+    /// holding no organization-wide access_manager role) keeps that limit.
+    pub fn of(org: Org, account: &Account, gateway_admin: bool) -> Self {
+        let tin = account
+            .memberships
+            .iter()
+            .filter(|x| x.org_id == org.id && x.role == "access_manager")
+            .map(|x| x.tin.clone())
+            .min()
+            .filter(|t| !t.is_empty());
+        Self {
             org,
-            actor: admin.username().to_string(),
-            actor_id: admin.viewer.account.id.as_str().to_string(),
-        })
+            actor: account.username.clone(),
+            actor_id: account.id.as_str().to_string(),
+            tin: if gateway_admin { None } else { tin },
+            gateway_admin,
+        }
     }
 
     /// For the command line: the operator acts on any organization.
@@ -112,6 +133,8 @@ impl Managed {
             org,
             actor: actor.to_string(),
             actor_id: String::new(),
+            tin: None,
+            gateway_admin: true,
         }
     }
 }
@@ -240,6 +263,16 @@ async fn record(
 /// of another organization reads exactly like an unknown one).
 async fn subject(p: &Provider, m: &Managed, username: &str, ctx: &RequestContext) -> Result<Account, Failure> {
     match p.accounts.find(username).await {
+        // A gateway admin is managed by the operator, never by an
+        // organization.
+        Ok(Some(a)) if a.memberships.iter().any(|x| x.role == ADMIN_ROLE) && !m.gateway_admin => Err(fail(
+            p,
+            ctx,
+            FailureCode::NotPermitted,
+            Some(&m.actor),
+            "a gateway admin is managed by the gateway's operator",
+        )
+        .await),
         Ok(Some(a)) if is_member(&a, &m.org.id) => Ok(a),
         Ok(_) => Err(fail(
             p,
@@ -253,6 +286,29 @@ async fn subject(p: &Provider, m: &Managed, username: &str, ctx: &RequestContext
     }
 }
 
+/// A subject for an action on the whole account (disable, unlock, MFA
+/// reset): only an organization-wide manager, and only for someone who
+/// belongs to no other organization (else the gateway's admin decides).
+async fn whole_account(p: &Provider, m: &Managed, username: &str, ctx: &RequestContext) -> Result<Account, Failure> {
+    let a = subject(p, m, username, ctx).await?;
+    let elsewhere = a.memberships.iter().any(|x| x.org_id != m.org.id);
+    if !m.gateway_admin && (m.tin.is_some() || elsewhere) {
+        return Err(fail(
+            p,
+            ctx,
+            FailureCode::NotPermitted,
+            Some(&m.actor),
+            if elsewhere {
+                "the account also belongs to another organization: ask the gateway's admin"
+            } else {
+                "a manager limited to one TIN manages roles of that TIN only"
+            },
+        )
+        .await);
+    }
+    Ok(a)
+}
+
 fn need_reason(reason: &str) -> Result<&str, &'static str> {
     let r = reason.trim();
     if r.is_empty() {
@@ -264,16 +320,20 @@ fn need_reason(reason: &str) -> Result<&str, &'static str> {
     }
 }
 
-/// Checks a role and TIN against the organization.
-fn check_grant(org: &Org, role: &str, tin: &str) -> Result<(), &'static str> {
+/// Checks a role and TIN against the organization and the manager's own
+/// scope.
+fn check_grant(m: &Managed, role: &str, tin: &str) -> Result<(), &'static str> {
     if role == ADMIN_ROLE {
         return Err("gatehouse_admin is granted by the gateway's operator only");
     }
-    if !org.grantable_roles().iter().any(|r| r == role) {
+    if !m.org.grantable_roles().iter().any(|r| r == role) {
         return Err("not a role of this organization");
     }
-    if !tin.is_empty() && !org.tins.iter().any(|t| t == tin) {
+    if !tin.is_empty() && !m.org.tins.iter().any(|t| t == tin) {
         return Err("not a TIN of this organization");
+    }
+    if m.tin.as_deref().is_some_and(|mine| mine != tin) {
+        return Err("a manager limited to one TIN grants and revokes roles of that TIN only");
     }
     Ok(())
 }
@@ -281,12 +341,12 @@ fn check_grant(org: &Org, role: &str, tin: &str) -> Result<(), &'static str> {
 /// After a change of roles: sessions carry the new roles at once (the
 /// forward-auth headers), tokens at their next issue.
 async fn roles_changed(p: &Provider, account_id: &str) {
-    let roles = match p.accounts.by_id(account_id).await {
-        Ok(Some(a)) => a.roles(),
+    let (roles, tin_roles) = match p.accounts.by_id(account_id).await {
+        Ok(Some(a)) => (a.roles(), a.tin_roles()),
         Ok(None) => return,
         Err(e) => return log_store_error(&e),
     };
-    if let Err(e) = p.sessions.set_roles(account_id, &roles).await {
+    if let Err(e) = p.sessions.set_roles(account_id, &roles, &tin_roles).await {
         log_store_error(&e);
     }
 }
@@ -304,7 +364,7 @@ pub async fn grant(
         Ok(r) => r,
         Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
     };
-    if let Err(why) = check_grant(&m.org, role, tin) {
+    if let Err(why) = check_grant(m, role, tin) {
         let code = if role == ADMIN_ROLE {
             FailureCode::NotPermitted
         } else {
@@ -323,7 +383,7 @@ pub async fn grant(
         last_used_at: None,
     };
     match p.accounts.sql().grant_role(&g).await {
-        Ok(true) => {}
+        Ok(true) => roles_changed(p, a.id.as_str()).await,
         Ok(false) => {
             return Err(fail(
                 p,
@@ -366,9 +426,17 @@ pub async fn revoke(
         Ok(r) => r,
         Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
     };
+    if let Err(why) = check_grant(m, role, tin) {
+        let code = if role == ADMIN_ROLE {
+            FailureCode::NotPermitted
+        } else {
+            FailureCode::InvalidRequest
+        };
+        return Err(fail(p, ctx, code, Some(&m.actor), why).await);
+    }
     let a = subject(p, m, username, ctx).await?;
     match p.accounts.sql().revoke_role(a.id.as_str(), &m.org.id, role, tin).await {
-        Ok(true) => {}
+        Ok(true) => roles_changed(p, a.id.as_str()).await,
         Ok(false) => {
             return Err(fail(
                 p,
@@ -423,7 +491,7 @@ pub async fn set_disabled(
         Ok(r) => r,
         Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
     };
-    let a = subject(p, m, username, ctx).await?;
+    let a = whole_account(p, m, username, ctx).await?;
     let status = if disable { Status::Disabled } else { Status::Active };
     if let Err(e) = p.accounts.set_status(&a.id, status).await {
         return Err(unavailable(p, ctx, e).await);
@@ -450,7 +518,7 @@ pub async fn unlock(
     } else {
         reason.trim()
     };
-    let a = subject(p, m, username, ctx).await?;
+    let a = whole_account(p, m, username, ctx).await?;
     if let Err(e) = p.accounts.unlock(&a.username).await {
         return Err(unavailable(p, ctx, e).await);
     }
@@ -473,7 +541,7 @@ pub async fn reset_mfa(
         Ok(r) => r,
         Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
     };
-    let a = subject(p, m, username, ctx).await?;
+    let a = whole_account(p, m, username, ctx).await?;
     if let Err(e) = p.accounts.sql().reset_mfa(a.id.as_str()).await {
         return Err(unavailable(p, ctx, e).await);
     }
@@ -507,7 +575,7 @@ pub async fn invite(
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<String, Failure> {
-    if let Err(why) = check_grant(&m.org, role, tin) {
+    if let Err(why) = check_grant(m, role, tin) {
         let code = if role == ADMIN_ROLE {
             FailureCode::NotPermitted
         } else {
@@ -747,7 +815,7 @@ pub async fn history(p: &Provider, m: &Managed, f: &HistoryFilter) -> Result<Vec
 fn csv_field(v: &str) -> String {
     // A leading = + - @ would be a formula in a spreadsheet: quote and
     // neutralise it.
-    let v = if v.starts_with(['=', '+', '-', '@']) {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{v}")
     } else {
         v.to_string()
@@ -798,9 +866,13 @@ pub async fn review(p: &Provider, m: &Managed, days: i64) -> Result<Vec<ReviewIt
     let mut out = Vec::new();
     for member in members(p, m).await? {
         let inactive = member.last_login_at.is_none_or(|t| t < cutoff);
+        // A role counts as used when a portal requiring it admits the
+        // member; roles no portal requires (access_manager, for one) cannot
+        // be judged that way and are left out.
         let unused: Vec<Grant> = member
             .grants
             .iter()
+            .filter(|g| p.cfg.portals.iter().any(|x| x.roles.contains(&g.role)))
             .filter(|g| g.granted_at < cutoff && g.last_used_at.is_none_or(|t| t < cutoff))
             .cloned()
             .collect();
@@ -839,6 +911,8 @@ pub async fn concurrent_login(
     let others: Vec<_> = live
         .iter()
         .filter(|(h, _)| previous.as_ref() != Some(h))
+        // Sessions from before addresses were recorded say nothing.
+        .filter(|(_, s)| s.ip.is_some())
         .filter(|(_, s)| s.ip != new.ip || s.user_agent != new.user_agent)
         .collect();
     if others.is_empty() {
@@ -881,6 +955,20 @@ pub async fn concurrent_login(
             }
             Ok(())
         }
+        // A login that proved a second factor is the account's owner: it
+        // ends the other sessions rather than being locked out by a device
+        // left signed in.
+        ConcurrentSessions::Refuse if new.mfa && new.aal >= 2 => {
+            for (h, s) in others {
+                if let Err(e) = p.sessions.delete(h, &s.account_id).await {
+                    log_store_error(&e);
+                }
+                if let Err(e) = p.revoke_session_families(&h.0).await {
+                    log_store_error(&e);
+                }
+            }
+            Ok(())
+        }
         ConcurrentSessions::Refuse => {
             let e = Event::failure(FailureCode::ConcurrentSession)
                 .account(account.id.as_str())
@@ -896,5 +984,50 @@ pub async fn concurrent_login(
                 p.audit.record(e, ctx).await,
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, SHIPPED};
+
+    fn managed(tin: Option<&str>) -> Managed {
+        let cfg = Config::from_toml_str("t", SHIPPED, Vec::new()).unwrap();
+        let mut org = cfg.orgs[0].clone();
+        org.tins = vec!["12-3456789".into(), "98-7654321".into()];
+        Managed {
+            org,
+            actor: "ann".into(),
+            actor_id: String::new(),
+            tin: tin.map(String::from),
+            gateway_admin: false,
+        }
+    }
+
+    #[test]
+    fn grants_stay_inside_the_managers_scope() {
+        let org_wide = managed(None);
+        assert!(check_grant(&org_wide, "billing", "").is_ok());
+        assert!(check_grant(&org_wide, "billing", "98-7654321").is_ok());
+        assert!(check_grant(&org_wide, "gatehouse_admin", "").is_err());
+        assert!(check_grant(&org_wide, "superuser", "").is_err());
+        assert!(check_grant(&org_wide, "billing", "00-0000000").is_err());
+        let one_tin = managed(Some("12-3456789"));
+        assert!(check_grant(&one_tin, "billing", "12-3456789").is_ok());
+        assert!(
+            check_grant(&one_tin, "billing", "").is_err(),
+            "no organization-wide grant"
+        );
+        assert!(check_grant(&one_tin, "billing", "98-7654321").is_err());
+    }
+
+    #[test]
+    fn csv_neutralises_formulas_and_quotes_fields() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("\t@SUM(A1)"), "\"'\t@SUM(A1)\"");
     }
 }

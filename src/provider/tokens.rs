@@ -79,6 +79,10 @@ impl Provider {
         m.insert("account_type".into(), json!(account.account_type.as_str()));
         m.insert("org".into(), json!(account.org()));
         m.insert("roles".into(), json!(roles));
+        let tin_roles = account.tin_roles();
+        if !tin_roles.is_empty() {
+            m.insert("tin_roles".into(), json!(tin_roles));
+        }
         m
     }
 

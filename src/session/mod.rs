@@ -69,6 +69,9 @@ pub struct Session {
     pub acr: String,
     pub auth_time: i64,
     pub created_at: i64,
+    /// Roles limited to one TIN, as `role@tin`.
+    #[serde(default)]
+    pub tin_roles: Vec<String>,
     /// Where the login came from (shared-login detection).
     #[serde(default)]
     pub ip: Option<String>,
@@ -177,7 +180,12 @@ impl SessionStore {
     /// Rewrites the roles of every live session of an account (after a
     /// grant or revocation) to `roles` plus what the session's IdP asserted,
     /// keeping each session's remaining idle time.
-    pub async fn set_roles(&self, account_id: &str, roles: &[String]) -> Result<usize, store::Error> {
+    pub async fn set_roles(
+        &self,
+        account_id: &str,
+        roles: &[String],
+        tin_roles: &[String],
+    ) -> Result<usize, store::Error> {
         let mut n = 0;
         for (handle, mut s) in self.live_for_account(account_id).await? {
             let key = keys::session(&handle.0);
@@ -186,6 +194,7 @@ impl SessionStore {
             all.sort();
             all.dedup();
             s.roles = all;
+            s.tin_roles = tin_roles.to_vec();
             let json = serde_json::to_string(&s).map_err(|e| store::Error::Corrupt(e.to_string()))?;
             self.kv
                 .set_ex(&key, &json, std::time::Duration::from_secs(left.max(1) as u64))

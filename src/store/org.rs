@@ -180,7 +180,8 @@ impl Sql {
         Ok(())
     }
 
-    /// The history of `org_id`, oldest first, filtered, at most `limit`.
+    /// The history of `org_id`, filtered: the newest `limit` entries,
+    /// oldest first.
     pub async fn delegation_history(
         &self,
         org_id: &str,
@@ -189,7 +190,7 @@ impl Sql {
     ) -> Result<Vec<DelegationRow>, Error> {
         let rows = sqlx::query(
             "SELECT * FROM delegation_history WHERE org_id = $1 AND at >= $2 AND at <= $3 \
-             AND ($4 = '' OR actor = $4 OR subject = $4) ORDER BY at, id LIMIT $5",
+             AND ($4 = '' OR actor = $4 OR subject = $4) ORDER BY at DESC, id DESC LIMIT $5",
         )
         .bind(org_id)
         .bind(f.from.unwrap_or(i64::MIN))
@@ -199,7 +200,8 @@ impl Sql {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        rows.iter()
+        let mut out: Vec<DelegationRow> = rows
+            .iter()
             .map(|r| {
                 Ok(DelegationRow {
                     id: r.try_get("id")?,
@@ -215,7 +217,10 @@ impl Sql {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(db)
+            .map_err(db)?;
+        // The newest `limit`, shown oldest first.
+        out.reverse();
+        Ok(out)
     }
 
     /// Invitations of an org not used, revoked or expired at `now`.

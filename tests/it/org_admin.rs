@@ -29,6 +29,14 @@ redirect_uris = ["http://127.0.0.1:9/billing/callback"]
 account_types = ["provider"]
 roles = ["billing"]
 
+[[portal]]
+client_id = "care-portal"
+name = "Care Portal"
+client_secret = "care-portal-secret-0123456789"
+redirect_uris = ["http://127.0.0.1:9/care/callback"]
+account_types = ["provider"]
+roles = ["care_coordinator"]
+
 [[org]]
 id = "{ORG}"
 name = "Harbor Health"
@@ -131,6 +139,11 @@ async fn an_access_manager_runs_their_organization_and_every_step_is_on_record()
     let done = hire.login(&app, &pending.url, "new.hire", NEW_PASSWORD).await;
     let login = rp.finish(&app, pending, done).await;
     assert_eq!(roles(&login.claims), ["billing"]);
+    // The invitation limited the role to its TIN, and the token says so.
+    assert_eq!(
+        login.claims["tin_roles"],
+        serde_json::json!([format!("billing@{TIN_A}")])
+    );
     let verify = |b: &Browser| {
         let b = b.http.clone();
         let url = app.url("/auth/verify");
@@ -251,6 +264,37 @@ async fn an_access_manager_runs_their_organization_and_every_step_is_on_record()
         )
         .await;
     assert_eq!(forged_org.error_code().as_deref(), Some("not_permitted"));
+    // A gateway admin who is also a member is the operator's to manage.
+    app.create_account(
+        "gate.harbor",
+        gatehouse::config::AccountType::Provider,
+        Some(ORG),
+        &["gatehouse_admin"],
+    )
+    .await;
+    for action in ["disable", "reset_mfa"] {
+        let r = act(
+            &ann,
+            &app,
+            &page,
+            &[("action", action), ("username", "gate.harbor"), ("reason", "x")],
+        )
+        .await;
+        assert_eq!(r.error_code().as_deref(), Some("not_permitted"), "{action}");
+    }
+    let r = act(
+        &ann,
+        &app,
+        &page,
+        &[
+            ("action", "revoke"),
+            ("username", "gate.harbor"),
+            ("role", "gatehouse_admin"),
+            ("reason", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.error_code().as_deref(), Some("not_permitted"));
     let no_reason = act(
         &ann,
         &app,

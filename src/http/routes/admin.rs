@@ -774,7 +774,11 @@ pub async fn review_submit(
         }
         revoked += 1;
     }
-    let days = form.get("days").and_then(|d| d.parse().ok()).unwrap_or(90);
+    let days = form
+        .get("days")
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|d| (1..=3650).contains(d))
+        .unwrap_or(90);
     review_view(&state, &m, days, &browser, Some(format!("{revoked} role(s) revoked."))).await
 }
 

@@ -30,6 +30,7 @@ pub async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Respon
             put("x-gatehouse-account-type", &s.account_type);
             put("x-gatehouse-org", s.org.as_deref().unwrap_or(""));
             put("x-gatehouse-roles", &s.roles.join(","));
+            put("x-gatehouse-tin-roles", &s.tin_roles.join(","));
             r
         }
         Ok(None) => StatusCode::UNAUTHORIZED.into_response(),

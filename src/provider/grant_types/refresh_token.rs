@@ -71,5 +71,13 @@ pub async fn refresh(
             return Err(TokenError::invalid_grant("the account is no longer active"));
         }
     };
+    // A portal that requires roles re-checks them at every refresh: a
+    // revoked role ends the portal's tokens at their next use.
+    if !portal.roles.is_empty() && !account.roles().iter().any(|r| portal.roles.contains(r)) {
+        p.revoke_family(&family.id).await?;
+        return Err(TokenError::invalid_grant(
+            "the account no longer holds a role this portal requires",
+        ));
+    }
     p.mint(family, portal, &account, None, narrower).await
 }
