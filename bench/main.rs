@@ -366,7 +366,13 @@ fn redis_benchmark(port: u16, conns: u32, n: usize) -> Load {
         .expect("redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     // "GET: 123456.79 requests per second, p50=0.223 msec"
-    let line = text.lines().rev().find(|l| l.contains("GET")).unwrap_or("").to_string();
+    // Progress lines end in \r; the summary is the last "requests per second".
+    let line = text
+        .split(['\n', '\r'])
+        .rev()
+        .find(|l| l.contains("requests per second"))
+        .unwrap_or("")
+        .to_string();
     let rps = line
         .split_whitespace()
         .nth(1)
@@ -419,9 +425,12 @@ fn start_op(root: &Path) -> (Proc, String) {
         .stderr(Stdio::null());
     let mut child = c.spawn().expect("node (scripts/deps.sh bench installs the peers)");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    // Keep reading: a closed pipe would kill the peer at its next write.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
     let port = line.split_whitespace().nth(1).expect("READY port").to_string();
     (Proc(child), format!("http://127.0.0.1:{port}"))
 }
@@ -560,6 +569,7 @@ fn parse_opts() -> Opts {
 
 #[tokio::main]
 async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let o = parse_opts();
     let s = Sizes::new(o.smoke);
     let dir = tempfile::tempdir().unwrap();

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what gatehouse needs on a fresh Debian machine that has only Rust,
-# skipping whatever is already there. Usage: scripts/deps.sh build|test
+# skipping whatever is already there. Usage: scripts/deps.sh build|test|bench
 #   build: the C toolchain and libraries the crates build with (samael binds
 #          libxml2/xmlsec1 through bindgen, which needs libclang)
 #   test:  also redis-server (tests start their own instances), xmlsec1,
 #          chromium (browser tests), Node.js/npm and Python, and the pinned
 #          test peers in tests/peers
+#   bench: also wrk (the load generator) and perf (profiles)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-build}"
@@ -20,7 +21,11 @@ need_pkg() { # need_pkg PACKAGE: install when dpkg does not have it
 need cc gcc
 need pkg-config pkg-config
 for p in libclang-dev libxml2-dev libxmlsec1-dev libssl-dev; do need_pkg "$p"; done
-if [ "$mode" = "test" ]; then
+if [ "$mode" = "bench" ]; then
+  need wrk wrk
+  need perf linux-perf
+fi
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need redis-server redis-server
   need xmlsec1 xmlsec1
   [ -x /usr/bin/chromium ] || missing+=(chromium)
@@ -39,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$mode" = "test" ]; then
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   # Test peers from the npm registry, pinned by tests/peers/package-lock.json.
   if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
     (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
