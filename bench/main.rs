@@ -988,9 +988,7 @@ async fn main() {
                         created_at: now,
                         tin_roles: vec![],
                         ip: Some("203.0.113.7".into()),
-                        user_agent: Some(
-                            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130".into(),
-                        ),
+                        device: gatehouse::session::device_of(Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130")),
                     };
                     store.create(&session).await.unwrap();
                 }

@@ -193,7 +193,7 @@ pub async fn finish(
         p.clock.now(),
     );
     session.ip = ctx.ip.clone();
-    session.user_agent = ctx.user_agent.clone();
+    session.device = crate::session::device_of(ctx.user_agent.as_deref());
     super::org_admin::concurrent_login(p, account, &session, previous.as_ref(), ctx).await?;
     match complete(p, tx, session, previous).await {
         Ok(done) => {

@@ -87,7 +87,7 @@ pub(crate) fn session_for(
         created_at: now,
         tin_roles: account.tin_roles(),
         ip: None,
-        user_agent: None,
+        device: None,
     }
 }
 

@@ -913,7 +913,7 @@ pub async fn concurrent_login(
         .filter(|(h, _)| previous.as_ref() != Some(h))
         // Sessions from before addresses were recorded say nothing.
         .filter(|(_, s)| s.ip.is_some())
-        .filter(|(_, s)| s.ip != new.ip || s.user_agent != new.user_agent)
+        .filter(|(_, s)| s.ip != new.ip || s.device != new.device)
         .collect();
     if others.is_empty() {
         return Ok(());

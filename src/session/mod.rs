@@ -64,19 +64,21 @@ pub struct Session {
     pub mfa: bool,
     /// Roles asserted by the upstream IdP for this login (not stored on the
     /// account: the IdP manages them).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstream_roles: Vec<String>,
     pub acr: String,
     pub auth_time: i64,
     pub created_at: i64,
     /// Roles limited to one TIN, as `role@tin`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tin_roles: Vec<String>,
     /// Where the login came from (shared-login detection).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
-    #[serde(default)]
-    pub user_agent: Option<String>,
+    /// A digest of the browser's user agent (which device), not the
+    /// string itself: it is compared, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +87,11 @@ pub struct SessionStore {
     idle: Duration,
     absolute: Duration,
     clock: SharedClock,
+}
+
+/// The device digest stored in a session for a user agent.
+pub fn device_of(user_agent: Option<&str>) -> Option<String> {
+    user_agent.map(|ua| crypto::token_digest(ua)[..16].to_string())
 }
 
 impl SessionStore {
