@@ -531,6 +531,45 @@ fn pysaml2(root: &Path, n: usize) -> Option<(f64, f64)> {
     Some((w.get(1)?.parse().ok()?, w.get(2)?.parse().ok()?))
 }
 
+/// Samples the gateway for 5 s (if perf is allowed here).
+fn perf_start(dir: &Path, pid: u32, name: &str) -> Option<Child> {
+    Command::new("perf")
+        .args(["record", "-F", "999", "-g", "-o"])
+        .arg(dir.join(format!("perf-{name}.data")))
+        .args(["-p", &pid.to_string(), "--", "sleep", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+fn perf_report(dir: &Path, name: &str, mut recording: Child) -> String {
+    let _ = recording.wait();
+    Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "--percent-limit",
+            "1.5",
+            "-i",
+        ])
+        .arg(dir.join(format!("perf-{name}.data")))
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| !l.starts_with('#') && l.contains('%'))
+                .map(|l| l.trim_end().trim_end_matches(['-', ' ']).to_string())
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|e| format!("perf did not run: {e}"))
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -757,18 +796,11 @@ async fn main() {
     let conns = 64;
     let mut verify = Vec::new();
     let mut rss_load = idle_rss;
-    let mut profile = None;
+    let mut profiles: Vec<(&str, String)> = Vec::new();
     for i in 0..s.runs {
-        let perf = (i == 0 && !o.smoke).then(|| {
-            Command::new("perf")
-                .args(["record", "-F", "999", "-g", "-o"])
-                .arg(dir.path().join("perf.data"))
-                .args(["-p", &pid.to_string(), "--", "sleep", "5"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()
-        });
+        let perf = (i == 0 && !o.smoke)
+            .then(|| perf_start(dir.path(), pid, "verify"))
+            .flatten();
         let (l, _) = wrk(
             &format!("{base}/auth/verify"),
             conns,
@@ -778,30 +810,8 @@ async fn main() {
             &[],
         );
         rss_load = rss_load.max(rss_kib(pid));
-        if let Some(Some(mut p)) = perf {
-            let _ = p.wait();
-            profile = Command::new("perf")
-                .args([
-                    "report",
-                    "--stdio",
-                    "--no-children",
-                    "--sort",
-                    "dso,symbol",
-                    "--percent-limit",
-                    "1.5",
-                    "-i",
-                ])
-                .arg(dir.path().join("perf.data"))
-                .output()
-                .ok()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && l.contains('%') && !l.contains("--"))
-                        .take(25)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                });
+        if let Some(p) = perf {
+            profiles.push(("`/auth/verify`", perf_report(dir.path(), "verify", p)));
         }
         verify.push(l);
     }
@@ -821,7 +831,10 @@ async fn main() {
     let script = o.root.join("bench/refresh.lua");
     let mut refresh = Vec::new();
     let mut refresh_failures = 0;
-    for _ in 0..s.runs {
+    for i in 0..s.runs {
+        let perf = (i == 0 && !o.smoke)
+            .then(|| perf_start(dir.path(), pid, "refresh"))
+            .flatten();
         let (l, text) = wrk(
             &format!("{base}/oauth2/token"),
             16,
@@ -839,6 +852,9 @@ async fn main() {
             .find_map(|l| l.strip_prefix("REFRESH_FAILURES "))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0);
+        if let Some(p) = perf {
+            profiles.push(("`/oauth2/token` refresh", perf_report(dir.path(), "refresh", p)));
+        }
         refresh.push(l);
         // The rotated tokens of this run are in the wrk threads only: the
         // next run starts from fresh families.
@@ -859,7 +875,10 @@ async fn main() {
     }
     let refresh = summarize(&refresh);
     let mut userinfo = Vec::new();
-    for _ in 0..s.runs {
+    for i in 0..s.runs {
+        let perf = (i == 0 && !o.smoke)
+            .then(|| perf_start(dir.path(), pid, "userinfo"))
+            .flatten();
         userinfo.push(
             wrk(
                 &format!("{base}/oauth2/userinfo"),
@@ -871,6 +890,9 @@ async fn main() {
             )
             .0,
         );
+        if let Some(p) = perf {
+            profiles.push(("`/oauth2/userinfo`", perf_report(dir.path(), "userinfo", p)));
+        }
     }
     let userinfo = summarize(&userinfo);
     let (c, _) = &sessions[0];
@@ -988,7 +1010,9 @@ async fn main() {
                         created_at: now,
                         tin_roles: vec![],
                         ip: Some("203.0.113.7".into()),
-                        device: gatehouse::session::device_of(Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130")),
+                        device: gatehouse::session::device_of(Some(
+                            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130",
+                        )),
                     };
                     store.create(&session).await.unwrap();
                 }
@@ -1118,10 +1142,10 @@ async fn main() {
         verdict(ready_med <= 200.0)
     ));
     md.push_str("\nPublished figures for context (other hardware, not measured here): Keycloak's sizing guide budgets 120 refresh-token requests/s and 15 password logins/s per vCPU; Ory Hydra reported 5,109 introspections/s on 2 CPUs without a database; Zitadel v4 reported 18 introspections/s and 39 password logins/s.\n");
-    if let Some(p) = profile {
-        md.push_str("\n## Where `/auth/verify` spends its time\n\n`perf record -g` on the gateway for 5 s of the first verify run, symbols over 1.5%:\n\n```\n");
-        md.push_str(&p);
-        md.push_str("\n```\n");
+    for (name, p) in &profiles {
+        md.push_str(&format!(
+            "\n## Where {name} spends its time\n\n`perf record -g` on the gateway for 5 s of the first run, symbols over 1.5% (self time):\n\n```\n{p}\n```\n"
+        ));
     }
     md.push_str(&format!(
         "\nReproduce: `scripts/bench.sh` (release build, {} s per run).\n",

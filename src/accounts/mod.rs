@@ -560,12 +560,9 @@ impl Accounts {
     }
 
     pub async fn by_id(&self, id: &str) -> Result<Option<Account>, store::Error> {
-        match self.sql.account_by_id(id).await? {
+        match self.sql.account_with_memberships(id).await? {
             None => Ok(None),
-            Some(rec) => {
-                let m = self.sql.memberships(&rec.id).await?;
-                Account::from_records(rec, m).map(Some)
-            }
+            Some((rec, m)) => Account::from_records(rec, m).map(Some),
         }
     }
 

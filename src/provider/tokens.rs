@@ -14,6 +14,7 @@ use crate::accounts::{Account, Status};
 use crate::audit::{Event, RequestContext};
 use crate::config::Portal;
 use crate::crypto;
+use crate::store::kv::Write;
 use crate::store::{self, keys};
 
 use super::codes::CodeGrant;
@@ -119,36 +120,42 @@ impl Provider {
             issued_at: now,
             expires_at: now + access_ttl,
         };
-        self.kv
-            .set_ex(
-                &keys::access_token(&access_digest),
-                &serde_json::to_string(&record).map_err(corrupt)?,
-                secs(access_ttl),
-            )
-            .await?;
-        self.kv
-            .set_add(&keys::family_access(&family.id), &access_digest, secs(remaining))
-            .await?;
-
         let refresh = crypto::random_token();
         let refresh_digest = crypto::token_digest(&refresh);
         family.current = refresh_digest.clone();
+        // The access token, its place in the family, the new refresh token
+        // and the family: one atomic round trip.
+        let access_json = serde_json::to_string(&record).map_err(corrupt)?;
+        let refresh_json = serde_json::to_string(&RefreshRecord {
+            family_id: family.id.clone(),
+        })
+        .map_err(corrupt)?;
+        let family_json = serde_json::to_string(&family).map_err(corrupt)?;
+        let (access_key, family_access_key) = (keys::access_token(&access_digest), keys::family_access(&family.id));
+        let (refresh_key, family_key) = (keys::refresh_token(&refresh_digest), keys::family(&family.id));
         self.kv
-            .set_ex(
-                &keys::refresh_token(&refresh_digest),
-                &serde_json::to_string(&RefreshRecord {
-                    family_id: family.id.clone(),
-                })
-                .map_err(corrupt)?,
-                secs(remaining),
-            )
-            .await?;
-        self.kv
-            .set_ex(
-                &keys::family(&family.id),
-                &serde_json::to_string(&family).map_err(corrupt)?,
-                secs(remaining),
-            )
+            .write_all(&[
+                Write::Set {
+                    key: &access_key,
+                    value: &access_json,
+                    ttl: secs(access_ttl),
+                },
+                Write::SetAdd {
+                    key: &family_access_key,
+                    member: &access_digest,
+                    ttl: secs(remaining),
+                },
+                Write::Set {
+                    key: &refresh_key,
+                    value: &refresh_json,
+                    ttl: secs(remaining),
+                },
+                Write::Set {
+                    key: &family_key,
+                    value: &family_json,
+                    ttl: secs(remaining),
+                },
+            ])
             .await?;
 
         let mut claims = Self::identity_claims(account, &family.upstream_roles);

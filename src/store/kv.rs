@@ -15,6 +15,21 @@ use tokio::sync::Mutex;
 
 use super::Error;
 
+/// One write of a `Kv::write_all` batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    Set {
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    },
+    SetAdd {
+        key: &'a str,
+        member: &'a str,
+        ttl: Duration,
+    },
+}
+
 #[derive(Clone)]
 pub struct Kv {
     prefix: Arc<str>,
@@ -101,6 +116,52 @@ impl Kv {
             }
             Backend::Memory(m) => {
                 m.lock().await.put(key, Slot::Str(value.to_string()), ttl);
+                Ok(())
+            }
+        }
+    }
+
+    /// Several writes in one atomic round trip (MULTI/EXEC): what a token
+    /// issue stores, so it costs one round trip instead of one per key.
+    pub async fn write_all(&self, writes: &[Write<'_>]) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for w in writes {
+                    match w {
+                        Write::Set { key, value, ttl } => {
+                            pipe.set_ex(self.k(key), *value, ttl_secs(*ttl)).ignore();
+                        }
+                        Write::SetAdd { key, member, ttl } => {
+                            let key = self.k(key);
+                            let secs = ttl_secs(*ttl);
+                            pipe.sadd(&key, *member)
+                                .ignore()
+                                .cmd("EXPIRE")
+                                .arg(&key)
+                                .arg(secs)
+                                .arg("NX")
+                                .ignore()
+                                .cmd("EXPIRE")
+                                .arg(&key)
+                                .arg(secs)
+                                .arg("GT")
+                                .ignore();
+                        }
+                    }
+                }
+                let _: () = pipe.query_async(&mut c).await.map_err(unavailable)?;
+                Ok(())
+            }
+            Backend::Memory(_) => {
+                for w in writes {
+                    match w {
+                        Write::Set { key, value, ttl } => self.set_ex(key, value, *ttl).await?,
+                        Write::SetAdd { key, member, ttl } => self.set_add(key, member, *ttl).await?,
+                    }
+                }
                 Ok(())
             }
         }

@@ -293,6 +293,40 @@ impl Sql {
         row.map(|r| account_from_row(&r)).transpose().map_err(db)
     }
 
+    /// An account and its memberships in one query: the token endpoints
+    /// read this on every request, and each query to SQLite is a hand-off
+    /// to its worker thread (the profile of userinfo showed those waits
+    /// dominating).
+    pub async fn account_with_memberships(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.username, a.email, a.phone, a.account_type, a.status, a.password_hash, \
+             a.password_changed_at, a.created_at, a.last_login_at, m.org_id, m.role, m.tin \
+             FROM accounts a LEFT JOIN memberships m ON m.account_id = a.id WHERE a.id = $1 \
+             ORDER BY m.org_id, m.role, m.tin",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let account = account_from_row(first).map_err(db)?;
+        let mut memberships = Vec::new();
+        for r in &rows {
+            let org_id: Option<String> = r.try_get("org_id").map_err(db)?;
+            if let Some(org_id) = org_id {
+                memberships.push(MembershipRecord {
+                    org_id,
+                    role: r.try_get("role").map_err(db)?,
+                    tin: r.try_get("tin").map_err(db)?,
+                });
+            }
+        }
+        Ok(Some((account, memberships)))
+    }
+
     pub async fn list_accounts(&self) -> Result<Vec<AccountRecord>, Error> {
         let rows = sqlx::query(select_accounts!("ORDER BY username"))
             .fetch_all(&self.pool)
