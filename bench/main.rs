@@ -1142,7 +1142,7 @@ async fn main() {
         verdict(ready_med <= 200.0)
     ));
     md.push_str("\nPublished figures for context (other hardware, not measured here): Keycloak's sizing guide budgets 120 refresh-token requests/s and 15 password logins/s per vCPU; Ory Hydra reported 5,109 introspections/s on 2 CPUs without a database; Zitadel v4 reported 18 introspections/s and 39 password logins/s.\n");
-    for (name, p) in &profiles {
+    for (name, p) in profiles.iter().filter(|(_, p)| !p.trim().is_empty()) {
         md.push_str(&format!(
             "\n## Where {name} spends its time\n\n`perf record -g` on the gateway for 5 s of the first run, symbols over 1.5% (self time):\n\n```\n{p}\n```\n"
         ));
