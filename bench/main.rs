@@ -440,7 +440,7 @@ async fn op_tokens(issuer: &str) -> Value {
     let c = http();
     let (verifier, challenge) = pkce();
     let mut next = format!(
-        "{issuer}/auth?client_id=bench&redirect_uri={}&response_type=code&scope=openid%20offline_access&prompt=consent&login_hint=alice@lakeside.example&code_challenge={challenge}&code_challenge_method=S256",
+        "{issuer}/auth?client_id=bench&redirect_uri={}&response_type=code&scope=openid%20offline_access&prompt=consent&login_hint=alice@lakeside.example&nonce=bench-nonce&code_challenge={challenge}&code_challenge_method=S256",
         url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
     );
     for _ in 0..10 {
@@ -511,6 +511,44 @@ fn saml_in_process(root: &Path, n: usize, runs: usize) -> f64 {
         let t = Instant::now();
         for _ in 0..n {
             judge(&xml, &e).expect("the fixture validates");
+        }
+        per_second.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    median(&mut per_second)
+}
+
+/// Upstream ID-token validation as the OIDC callback runs it (parse, alg
+/// allow-list, key, signature, issuer, audience, nonce, time) on a token the
+/// npm OP really issued, with its published keys.
+async fn id_token_in_process(issuer: &str, id_token: &str, n: usize, runs: usize) -> f64 {
+    use gatehouse::federation::oidc::validate;
+    let jwks: openidconnect::core::CoreJsonWebKeySet = reqwest::get(format!("{issuer}/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs = vec!["RS256".to_string()];
+    let mut per_second = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        for _ in 0..n {
+            let now = gatehouse::clock::Clock::now(&gatehouse::clock::SystemClock);
+            let parsed = validate::parse(id_token).unwrap();
+            validate::verify_signature(&parsed, &jwks, &algs).unwrap();
+            validate::check_claims(
+                &parsed.claims,
+                &validate::Expect {
+                    issuer,
+                    client_id: "bench",
+                    nonce: "bench-nonce",
+                    allowed_skew: 120,
+                    algs: &algs,
+                    now,
+                    idp_date: None,
+                },
+            )
+            .unwrap();
         }
         per_second.push(n as f64 / t.elapsed().as_secs_f64());
     }
@@ -916,9 +954,11 @@ async fn main() {
     let (_op, issuer) = start_op(&o.root);
     let mut op_refresh_tokens = Vec::new();
     let mut op_access = String::new();
+    let mut op_id_token = String::new();
     for _ in 0..16 {
         let t = op_tokens(&issuer).await;
         op_access = t["access_token"].as_str().unwrap_or_default().to_string();
+        op_id_token = t["id_token"].as_str().unwrap_or_default().to_string();
         op_refresh_tokens.push(
             t["refresh_token"]
                 .as_str()
@@ -955,6 +995,7 @@ async fn main() {
         );
     }
     let op_refresh = summarize(&op_refresh);
+    let id_tokens = id_token_in_process(&issuer, &op_id_token, s.saml, s.runs).await;
     let mut op_userinfo = Vec::new();
     for _ in 0..s.runs {
         op_userinfo.push(
@@ -1076,6 +1117,10 @@ async fn main() {
     md.push_str(&format!(
         "| SAML Response validation in-process (signature + every check, `judge`) | {saml:.0} /s ({:.3} ms each) |\n",
         1000.0 / saml.max(1e-9)
+    ));
+    md.push_str(&format!(
+        "| upstream ID-token validation in-process (npm oidc-provider's RS256 token: parse, alg, key, signature, iss, aud, nonce, time) | {id_tokens:.0} /s ({:.3} ms each) |\n",
+        1000.0 / id_tokens.max(1e-9)
     ));
     match py {
         Some((p, ms)) => md.push_str(&format!(
