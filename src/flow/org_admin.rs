@@ -351,6 +351,17 @@ async fn roles_changed(p: &Provider, account_id: &str) {
     }
 }
 
+/// A role check's refusal: `not_permitted` for gatehouse_admin (a
+/// privilege question), `invalid_request` otherwise.
+async fn refused(p: &Provider, m: &Managed, role: &str, why: &str, ctx: &RequestContext) -> Failure {
+    let code = if role == ADMIN_ROLE {
+        FailureCode::NotPermitted
+    } else {
+        FailureCode::InvalidRequest
+    };
+    fail(p, ctx, code, Some(&m.actor), why).await
+}
+
 pub async fn grant(
     p: &Provider,
     m: &Managed,
@@ -360,57 +371,7 @@ pub async fn grant(
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
-    let reason = match need_reason(reason) {
-        Ok(r) => r,
-        Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
-    };
-    if let Err(why) = check_grant(m, role, tin) {
-        let code = if role == ADMIN_ROLE {
-            FailureCode::NotPermitted
-        } else {
-            FailureCode::InvalidRequest
-        };
-        return Err(fail(p, ctx, code, Some(&m.actor), why).await);
-    }
-    let a = subject(p, m, username, ctx).await?;
-    let g = Grant {
-        account_id: a.id.as_str().to_string(),
-        org_id: m.org.id.clone(),
-        role: role.into(),
-        tin: tin.into(),
-        granted_at: p.clock.now(),
-        granted_by: m.actor.clone(),
-        last_used_at: None,
-    };
-    match p.accounts.sql().grant_role(&g).await {
-        Ok(true) => roles_changed(p, a.id.as_str()).await,
-        Ok(false) => {
-            return Err(fail(
-                p,
-                ctx,
-                FailureCode::InvalidRequest,
-                Some(&m.actor),
-                "the member already holds this role",
-            )
-            .await);
-        }
-        Err(e) => return Err(unavailable(p, ctx, e).await),
-    }
-    if let Err(e) = record(
-        p,
-        m,
-        "grant",
-        (&a.username, Some(a.id.as_str())),
-        Some(role),
-        Some(tin),
-        reason,
-    )
-    .await
-    {
-        return Err(unavailable(p, ctx, e).await);
-    }
-    roles_changed(p, a.id.as_str()).await;
-    Ok(())
+    change_role(p, m, (username, role, tin), reason, true, ctx).await
 }
 
 pub async fn revoke(
@@ -422,47 +383,59 @@ pub async fn revoke(
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<(), Failure> {
+    change_role(p, m, (username, role, tin), reason, false, ctx).await
+}
+
+/// Grants or revokes `(username, role, tin)`; the member's sessions carry
+/// the change at once, then the history records it.
+async fn change_role(
+    p: &Provider,
+    m: &Managed,
+    (username, role, tin): (&str, &str, &str),
+    reason: &str,
+    grant: bool,
+    ctx: &RequestContext,
+) -> Result<(), Failure> {
     let reason = match need_reason(reason) {
         Ok(r) => r,
         Err(why) => return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await),
     };
     if let Err(why) = check_grant(m, role, tin) {
-        let code = if role == ADMIN_ROLE {
-            FailureCode::NotPermitted
-        } else {
-            FailureCode::InvalidRequest
-        };
-        return Err(fail(p, ctx, code, Some(&m.actor), why).await);
+        return Err(refused(p, m, role, why, ctx).await);
     }
     let a = subject(p, m, username, ctx).await?;
-    match p.accounts.sql().revoke_role(a.id.as_str(), &m.org.id, role, tin).await {
+    let sql = p.accounts.sql();
+    let changed = if grant {
+        sql.grant_role(&Grant {
+            account_id: a.id.as_str().to_string(),
+            org_id: m.org.id.clone(),
+            role: role.into(),
+            tin: tin.into(),
+            granted_at: p.clock.now(),
+            granted_by: m.actor.clone(),
+            last_used_at: None,
+        })
+        .await
+    } else {
+        sql.revoke_role(a.id.as_str(), &m.org.id, role, tin).await
+    };
+    match changed {
         Ok(true) => roles_changed(p, a.id.as_str()).await,
         Ok(false) => {
-            return Err(fail(
-                p,
-                ctx,
-                FailureCode::InvalidRequest,
-                Some(&m.actor),
-                "the member does not hold this role",
-            )
-            .await);
+            let why = if grant {
+                "the member already holds this role"
+            } else {
+                "the member does not hold this role"
+            };
+            return Err(fail(p, ctx, FailureCode::InvalidRequest, Some(&m.actor), why).await);
         }
         Err(e) => return Err(unavailable(p, ctx, e).await),
     }
-    if let Err(e) = record(
-        p,
-        m,
-        "revoke",
-        (&a.username, Some(a.id.as_str())),
-        Some(role),
-        Some(tin),
-        reason,
-    )
-    .await
-    {
+    let action = if grant { "grant" } else { "revoke" };
+    let subject = (a.username.as_str(), Some(a.id.as_str()));
+    if let Err(e) = record(p, m, action, subject, Some(role), Some(tin), reason).await {
         return Err(unavailable(p, ctx, e).await);
     }
-    roles_changed(p, a.id.as_str()).await;
     Ok(())
 }
 
@@ -576,12 +549,7 @@ pub async fn invite(
     ctx: &RequestContext,
 ) -> Result<String, Failure> {
     if let Err(why) = check_grant(m, role, tin) {
-        let code = if role == ADMIN_ROLE {
-            FailureCode::NotPermitted
-        } else {
-            FailureCode::InvalidRequest
-        };
-        return Err(fail(p, ctx, code, Some(&m.actor), why).await);
+        return Err(refused(p, m, role, why, ctx).await);
     }
     let Ok(address) = EmailAddress::parse(email) else {
         return Err(fail(

@@ -95,6 +95,14 @@ fn unavailable_json(e: &crate::store::Error) -> Response {
         .into_response()
 }
 
+fn bad_request_json(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "invalid_request", "message": why})),
+    )
+        .into_response()
+}
+
 fn unavailable_page() -> Response {
     pages::render(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -669,13 +677,7 @@ pub async fn history_csv(
     };
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
-        Err(why) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "invalid_request", "message": why})),
-            )
-                .into_response();
-        }
+        Err(why) => return bad_request_json(&why),
     };
     match org_admin::history(&state.provider, &m, &filter).await {
         Ok(rows) => {
@@ -831,13 +833,7 @@ pub async fn api_history(
     };
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
-        Err(why) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "invalid_request", "message": why})),
-            )
-                .into_response();
-        }
+        Err(why) => return bad_request_json(&why),
     };
     match org_admin::history(&state.provider, &m, &filter).await {
         Ok(rows) => Json(json!({ "org": m.org.id, "history": rows })).into_response(),
