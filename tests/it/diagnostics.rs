@@ -231,7 +231,10 @@ async fn the_console_needs_a_role_and_a_second_factor_and_posts_need_csrf() {
     let r = anon.get(&app.url("/admin/orgs/northside-clinic")).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/admin/login?return=%2Fadmin%2Forgs%2Fnorthside-clinic");
-    assert_eq!(anon.get(&app.url("/api/admin/orgs")).await.status, 401);
+    let unauth = anon.get(&app.url("/api/admin/orgs")).await;
+    assert_eq!(unauth.status, 401);
+    assert_eq!(unauth.json()["error"], "session_required");
+    assert!(unauth.json()["reference"].is_string(), "API refusals carry a reference");
     // The return path is the console's only.
     let r = anon.get(&app.url("/admin/login?return=https://evil.example/")).await;
     let set_cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap();
@@ -289,6 +292,27 @@ async fn the_console_needs_a_role_and_a_second_factor_and_posts_need_csrf() {
         .await;
     assert_eq!(forged.error_code().as_deref(), Some("csrf_invalid"));
     let overview = console.get(&app.url("/admin")).await;
+    // The preflight API makes outbound requests: a POST without the
+    // console's CSRF token (a cross-site form) is refused with a reference.
+    let preflight = app.url("/api/admin/orgs/northside-clinic/preflight");
+    let forged = console.http.post(&preflight).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let body: Value = forged.json().await.unwrap();
+    assert_eq!(body["error"], "csrf_invalid");
+    assert!(body["reference"].is_string());
+    let token = overview.field("csrf");
+    let report: Value = console
+        .http
+        .post(&preflight)
+        .header("x-csrf-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["kind"], "none", "{report}");
+    assert_eq!(report["verdict"], "fail");
     let set = console
         .post(
             &app.url("/admin/maintenance"),

@@ -16,6 +16,7 @@ use crate::audit::RequestContext;
 use crate::config::ADMIN_CLIENT_ID;
 use crate::crypto;
 use crate::diagnostics::FailureCode;
+use crate::flow::Failure;
 use crate::flow::admin::{self, Admin, Refusal};
 use crate::flow::org_admin::{self, Managed};
 use crate::flow::preflight;
@@ -23,6 +24,7 @@ use crate::provider::codes;
 use crate::store::org::HistoryFilter;
 
 use super::super::csrf;
+use super::super::error::HttpError;
 use super::super::extract::{Ctx, FormError, FormPairs, cookie, query_param};
 use super::super::pages::{self, json_value};
 use super::{edge_failure, see_other, session_from, with_cookies};
@@ -59,20 +61,18 @@ async fn guard(
 ) -> Result<Admin, Response> {
     match admin::admin(&state.provider, session_from(state, headers), ctx).await {
         Ok(a) => Ok(a),
-        Err(Refusal::SignIn) if api => Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "session_required", "message": "sign in to /admin first (with a second factor)"})),
+        Err(Refusal::SignIn) if api => Err(api_failure(
+            state,
+            FailureCode::SessionRequired,
+            "sign in to /admin first (with a second factor)",
+            ctx,
         )
-            .into_response()),
+        .await),
         Err(Refusal::SignIn) => Err(see_other(&format!(
             "/admin/login?return={}",
             url::form_urlencoded::byte_serialize(safe_return(here).as_bytes()).collect::<String>()
         ))),
-        Err(Refusal::Denied(f)) if api => Err((
-            StatusCode::FORBIDDEN,
-            Json(json!({"error": f.code.as_str(), "reference": f.reference})),
-        )
-            .into_response()),
+        Err(Refusal::Denied(f)) if api => Err(failure_json(&f)),
         Err(Refusal::Denied(f)) => Err(pages::failure_page(&f)),
     }
 }
@@ -86,21 +86,27 @@ macro_rules! guarded {
     };
 }
 
-fn unavailable_json(e: &crate::store::Error) -> Response {
-    crate::flow::log_store_error(e);
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": "service_unavailable"})),
-    )
-        .into_response()
+/// A refusal as the API answers it: `{error, message, reference}` with the
+/// failure code's status (the project's `HttpError::Json`).
+fn failure_json(f: &Failure) -> Response {
+    HttpError::Json {
+        code: f.code,
+        message: f.user_detail.clone().unwrap_or_else(|| f.code.title().to_string()),
+        reference: Some(f.reference.clone()),
+    }
+    .into_response()
 }
 
-fn bad_request_json(why: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "invalid_request", "message": why})),
-    )
-        .into_response()
+/// Records an API refusal (so it has a reference) and answers it.
+async fn api_failure(state: &AppState, code: FailureCode, why: &str, ctx: &RequestContext) -> Response {
+    let e = crate::audit::Event::failure(code).detail("reason", why);
+    let reference = state.provider.audit.record(e, ctx).await;
+    failure_json(&Failure::new(code, reference).detail(why.to_string()))
+}
+
+async fn unavailable_json(state: &AppState, e: &crate::store::Error, ctx: &RequestContext) -> Response {
+    crate::flow::log_store_error(e);
+    api_failure(state, FailureCode::ServiceUnavailable, "the store is unavailable", ctx).await
 }
 
 fn unavailable_page() -> Response {
@@ -446,7 +452,7 @@ pub async fn api_reference(
         )
             .into_response(),
         Ok(events) => Json(json!({ "reference": events[0].reference, "events": events })).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -454,7 +460,7 @@ pub async fn api_orgs(State(state): State<AppState>, headers: HeaderMap, ctx: Ct
     let a = guarded!(state, headers, ctx, "/admin", true);
     match visible_orgs(&state, &a).await {
         Ok(orgs) => Json(json!({ "orgs": orgs })).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -465,7 +471,7 @@ pub async fn api_org(State(state): State<AppState>, headers: HeaderMap, Path(org
     }
     match state.health.org(&org, &state.federation).await {
         Ok(h) => Json(json!(h)).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -473,7 +479,7 @@ pub async fn api_incidents(State(state): State<AppState>, headers: HeaderMap, ct
     let a = guarded!(state, headers, ctx, "/admin", true);
     match state.health.incidents(a.org_filter()).await {
         Ok(v) => Json(json!({ "incidents": v })).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -489,6 +495,11 @@ pub async fn api_preflight(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
+    // It makes outbound requests: a cross-site POST must not trigger it.
+    let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if let Err(why) = csrf::check(&state, &headers, token) {
+        return api_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await;
+    }
     if state.provider.cfg.org(&org).is_none() || !a.sees(Some(&org)) {
         return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
     }
@@ -667,17 +678,11 @@ pub async fn history_csv(
     let a = guarded!(state, headers, ctx, "/admin/history", true);
     let m = match Managed::for_admin(&state.provider, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
         Ok(m) => m,
-        Err(f) => {
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": f.code.as_str(), "reference": f.reference})),
-            )
-                .into_response();
-        }
+        Err(f) => return failure_json(&f),
     };
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
-        Err(why) => return bad_request_json(&why),
+        Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
     };
     match org_admin::history(&state.provider, &m, &filter).await {
         Ok(rows) => {
@@ -695,7 +700,7 @@ pub async fn history_csv(
             }
             r
         }
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -789,13 +794,7 @@ pub async fn review_submit(
 async fn managed_json(state: &AppState, a: &Admin, q: Option<&str>, ctx: &RequestContext) -> Result<Managed, Response> {
     Managed::for_admin(&state.provider, a, org_query(q).as_deref(), ctx)
         .await
-        .map_err(|f| {
-            (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": f.code.as_str(), "reference": f.reference})),
-            )
-                .into_response()
-        })
+        .map_err(|f| failure_json(&f))
 }
 
 pub async fn api_people(
@@ -816,7 +815,7 @@ pub async fn api_people(
                 .unwrap_or_default();
             Json(json!({ "org": m.org.id, "members": members, "invitations": invitations })).into_response()
         }
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -833,11 +832,11 @@ pub async fn api_history(
     };
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
-        Err(why) => return bad_request_json(&why),
+        Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
     };
     match org_admin::history(&state.provider, &m, &filter).await {
         Ok(rows) => Json(json!({ "org": m.org.id, "history": rows })).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
 
@@ -855,6 +854,6 @@ pub async fn api_review(
     let days = review_days(q.as_deref());
     match org_admin::review(&state.provider, &m, days).await {
         Ok(items) => Json(json!({ "org": m.org.id, "days": days, "review": items })).into_response(),
-        Err(e) => unavailable_json(&e),
+        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
 }
