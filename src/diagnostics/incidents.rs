@@ -41,17 +41,6 @@ pub enum Verdict {
     },
 }
 
-impl Verdict {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Verdict::Healthy => "healthy",
-            Verdict::SingleUser { users: 1, .. } => "single user",
-            Verdict::SingleUser { .. } => "isolated failures",
-            Verdict::OrganizationWide { .. } => "organization-wide incident",
-        }
-    }
-}
-
 /// The verdict over the window ending at `now`: the `sso_*` code with the
 /// most distinct users, and whether they reach the threshold.
 pub fn verdict(outcomes: &[Outcome], now: i64, t: Thresholds) -> Verdict {

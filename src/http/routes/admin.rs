@@ -77,12 +77,19 @@ async fn guard(
     }
 }
 
-macro_rules! guarded {
-    ($state:expr, $headers:expr, $ctx:expr, $here:expr, $api:expr) => {
-        match guard(&$state, &$headers, &$ctx.0, $here, $api).await {
-            Ok(a) => a,
+/// The value, or the response to send instead.
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
             Err(r) => return r,
         }
+    };
+}
+
+macro_rules! guarded {
+    ($state:expr, $headers:expr, $ctx:expr, $here:expr, $api:expr) => {
+        or_return!(guard(&$state, &$headers, &$ctx.0, $here, $api).await)
     };
 }
 
@@ -556,10 +563,7 @@ async fn people_view(state: &AppState, a: &Admin, m: &Managed, browser: &str, no
 
 pub async fn people(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/people", false);
-    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await);
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
     with_cookies(people_view(&state, &a, &m, &browser, None).await, new_cookie)
 }
@@ -572,14 +576,8 @@ pub async fn people_action(
     form: Result<FormPairs, FormError>,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/people", false);
-    let (form, browser) = match checked_form(&state, &headers, form, &ctx.0).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let m = match managed(&state, &a, form.get("org"), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let (form, browser) = or_return!(checked_form(&state, &headers, form, &ctx.0).await);
+    let m = or_return!(managed(&state, &a, form.get("org"), &ctx.0).await);
     let p = &state.provider;
     let field = |k: &str| form.get(k).unwrap_or("").trim().to_string();
     let (user, role, tin, reason) = (field("username"), field("role"), field("tin"), field("reason"));
@@ -642,10 +640,7 @@ fn history_filter(q: Option<&str>) -> Result<HistoryFilter, String> {
 
 pub async fn history(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/history", false);
-    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await);
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
         Err(why) => return edge_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
@@ -676,10 +671,7 @@ pub async fn history_csv(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/history", true);
-    let m = match Managed::for_admin(&state.provider, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(f) => return failure_json(&f),
-    };
+    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
         Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
@@ -714,10 +706,7 @@ fn review_days(q: Option<&str>) -> i64 {
 
 pub async fn review(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/review", false);
-    let m = match managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed(&state, &a, org_query(q.as_deref()).as_deref(), &ctx.0).await);
     let (browser, new_cookie) = csrf::ensure(&state, &headers);
     let page = review_view(&state, &m, review_days(q.as_deref()), &browser, None).await;
     with_cookies(page, new_cookie)
@@ -748,14 +737,8 @@ pub async fn review_submit(
     form: Result<FormPairs, FormError>,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/review", false);
-    let (form, browser) = match checked_form(&state, &headers, form, &ctx.0).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let m = match managed(&state, &a, form.get("org"), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let (form, browser) = or_return!(checked_form(&state, &headers, form, &ctx.0).await);
+    let m = or_return!(managed(&state, &a, form.get("org"), &ctx.0).await);
     let reason = form.get("reason").unwrap_or("").to_string();
     let picked: Vec<&str> = form
         .0
@@ -804,10 +787,7 @@ pub async fn api_people(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
     match org_admin::members(&state.provider, &m).await {
         Ok(members) => {
             let invitations = org_admin::pending_invitations(&state.provider, &m)
@@ -826,10 +806,7 @@ pub async fn api_history(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
     let filter = match history_filter(q.as_deref()) {
         Ok(f) => f,
         Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
@@ -847,10 +824,7 @@ pub async fn api_review(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let m = match managed_json(&state, &a, q.as_deref(), &ctx.0).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
     let days = review_days(q.as_deref());
     match org_admin::review(&state.provider, &m, days).await {
         Ok(items) => Json(json!({ "org": m.org.id, "days": days, "review": items })).into_response(),
