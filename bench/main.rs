@@ -1115,8 +1115,15 @@ async fn main() {
             Duration::from_secs(5),
         )
         .unwrap();
+        // The per-account index is a SQL table (not Redis): a file beside
+        // the gateway's, so the Redis delta is the sessions alone.
+        let sql =
+            gatehouse::store::sql::Sql::connect(&format!("sqlite://{}", dir.path().join("session-index.db").display()))
+                .await
+                .unwrap();
         let store = gatehouse::session::SessionStore::new(
             kv,
+            sql,
             Duration::from_secs(1800),
             Duration::from_secs(43_200),
             std::sync::Arc::new(gatehouse::clock::SystemClock),

@@ -103,6 +103,7 @@ impl Components {
         .with_org_policies(&cfg.orgs);
         let sessions = SessionStore::new(
             kv.clone(),
+            sql.clone(),
             cfg.session.idle_timeout,
             cfg.session.absolute_timeout,
             clock.clone(),

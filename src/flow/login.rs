@@ -812,9 +812,9 @@ pub(crate) async fn complete(
     previous: Option<SessionId>,
 ) -> Result<Completed, store::Error> {
     if let Some(old) = previous
-        && let Ok(Some((handle, s))) = p.sessions.get(&old).await
+        && let Ok(Some((handle, _))) = p.sessions.get(&old).await
     {
-        p.sessions.delete(&handle, &s.account_id).await?;
+        p.sessions.delete(&handle).await?;
     }
     let id = p.sessions.create(&session).await?;
     p.kv.del(&[keys::login_tx(&tx.id)]).await?;

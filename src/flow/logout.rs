@@ -161,7 +161,7 @@ pub async fn logout(
     }
     if let Some((handle, s)) = current {
         let ended = async {
-            p.sessions.delete(&handle, &s.account_id).await?;
+            p.sessions.delete(&handle).await?;
             p.revoke_session_families(&handle.0).await
         }
         .await;

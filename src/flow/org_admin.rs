@@ -913,8 +913,8 @@ pub async fn concurrent_login(
     match policy {
         ConcurrentSessions::Allow => Ok(()),
         ConcurrentSessions::EndOthers => {
-            for (h, s) in others {
-                if let Err(e) = p.sessions.delete(h, &s.account_id).await {
+            for (h, _) in others {
+                if let Err(e) = p.sessions.delete(h).await {
                     log_store_error(&e);
                 }
                 if let Err(e) = p.revoke_session_families(&h.0).await {
@@ -927,8 +927,8 @@ pub async fn concurrent_login(
         // ends the other sessions rather than being locked out by a device
         // left signed in.
         ConcurrentSessions::Refuse if new.mfa && new.aal >= 2 => {
-            for (h, s) in others {
-                if let Err(e) = p.sessions.delete(h, &s.account_id).await {
+            for (h, _) in others {
+                if let Err(e) = p.sessions.delete(h).await {
                     log_store_error(&e);
                 }
                 if let Err(e) = p.revoke_session_families(&h.0).await {

@@ -3,8 +3,14 @@
 //! A `SessionId` is 256 random bits; the browser holds it, the store holds
 //! only its SHA-256 (`SessionHandle`), so a dump of Redis cannot be replayed
 //! as cookies. The idle timeout is the key's TTL, refreshed on each use; the
-//! absolute lifetime is checked against `created_at`. A per-account index
-//! makes "log out everywhere" one call.
+//! absolute lifetime is checked against `created_at`.
+//!
+//! Redis holds one key per session and nothing else: the record is JSON
+//! with one- and two-letter field names (the long names are still read), and
+//! the per-account index ("log out everywhere", role rewrites, shared-login
+//! checks) is a SQL table, `session_index`. A login writes the row before
+//! the session, so every live session is indexed; a row whose session has
+//! expired is dropped when the account's sessions are next listed.
 
 use std::time::Duration;
 
@@ -12,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
 use crate::crypto;
-use crate::store::{self, keys, kv::Kv};
+use crate::store::{self, keys, kv::Kv, sql::Sql};
 
 /// The secret session identifier carried by the cookie. `Debug` redacts.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,42 +54,58 @@ pub struct SessionHandle(pub String);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
+    #[serde(rename = "a", alias = "account_id")]
     pub account_id: String,
+    #[serde(rename = "u", alias = "username")]
     pub username: String,
+    #[serde(rename = "e", alias = "email")]
     pub email: String,
+    #[serde(rename = "t", alias = "account_type")]
     pub account_type: String,
+    #[serde(rename = "o", alias = "org", default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    #[serde(rename = "r", alias = "roles")]
     pub roles: Vec<String>,
+    #[serde(rename = "m", alias = "amr")]
     pub amr: Vec<String>,
     /// The authenticator assurance level this session reached (1 or 2).
-    #[serde(default)]
+    #[serde(rename = "l", alias = "aal", default)]
     pub aal: u8,
     /// A second factor was proven (by the gateway, a remembered device, or
     /// a trusted IdP).
-    #[serde(default)]
+    #[serde(rename = "f", alias = "mfa", default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa: bool,
     /// Roles asserted by the upstream IdP for this login (not stored on the
     /// account: the IdP manages them).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ur",
+        alias = "upstream_roles",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub upstream_roles: Vec<String>,
+    #[serde(rename = "c", alias = "acr")]
     pub acr: String,
+    #[serde(rename = "at", alias = "auth_time")]
     pub auth_time: i64,
+    #[serde(rename = "ct", alias = "created_at")]
     pub created_at: i64,
     /// Roles limited to one TIN, as `role@tin`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "tr", alias = "tin_roles", default, skip_serializing_if = "Vec::is_empty")]
     pub tin_roles: Vec<String>,
     /// Where the login came from (shared-login detection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     /// A digest of the browser's user agent (which device), not the
     /// string itself: it is compared, never shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "d", alias = "device", default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
 }
 
 #[derive(Clone, Debug)]
 pub struct SessionStore {
     kv: Kv,
+    sql: Sql,
     idle: Duration,
     absolute: Duration,
     clock: SharedClock,
@@ -94,39 +116,54 @@ pub fn device_of(user_agent: Option<&str>) -> Option<String> {
     user_agent.map(|ua| crypto::token_digest(ua)[..16].to_string())
 }
 
+fn encode(session: &Session) -> Result<String, store::Error> {
+    serde_json::to_string(session).map_err(|e| store::Error::Corrupt(e.to_string()))
+}
+
+fn decode(json: &str) -> Result<Session, store::Error> {
+    serde_json::from_str(json).map_err(|e| store::Error::Corrupt(e.to_string()))
+}
+
 impl SessionStore {
-    pub fn new(kv: Kv, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
+    pub fn new(kv: Kv, sql: Sql, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
         Self {
             kv,
+            sql,
             idle,
             absolute,
             clock,
         }
     }
 
+    fn expired(&self, session: &Session, now: i64) -> bool {
+        now >= session.created_at + self.absolute.as_secs() as i64
+    }
+
     /// Stores a new session under a fresh id (never a caller-chosen one: no
-    /// fixation) and indexes it under the account.
+    /// fixation). The index row comes first: a session that exists is
+    /// always indexed, while a row left by a failed write is harmless.
     pub async fn create(&self, session: &Session) -> Result<SessionId, store::Error> {
         let id = SessionId::generate();
         let handle = id.handle();
-        let json = serde_json::to_string(session).map_err(|e| store::Error::Corrupt(e.to_string()))?;
-        self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await?;
-        self.kv
-            .set_add(&keys::account_sessions(&session.account_id), &handle.0, self.absolute)
+        let json = encode(session)?;
+        let expires_at = session.created_at + self.absolute.as_secs() as i64;
+        self.sql
+            .index_session(&handle.0, &session.account_id, self.clock.now(), expires_at)
             .await?;
+        self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await?;
         Ok(id)
     }
 
-    /// The live session for `id`, sliding its idle expiry. A session past its
-    /// absolute lifetime is deleted and reported absent.
+    /// The live session for `id`, sliding its idle expiry: one round trip.
+    /// A session past its absolute lifetime is deleted and reported absent.
     pub async fn get(&self, id: &SessionId) -> Result<Option<(SessionHandle, Session)>, store::Error> {
         let handle = id.handle();
         let Some(json) = self.kv.get_touch(&keys::session(&handle.0), self.idle).await? else {
             return Ok(None);
         };
-        let session: Session = serde_json::from_str(&json).map_err(|e| store::Error::Corrupt(e.to_string()))?;
-        if self.clock.now() >= session.created_at + self.absolute.as_secs() as i64 {
-            self.delete(&handle, &session.account_id).await?;
+        let session = decode(&json)?;
+        if self.expired(&session, self.clock.now()) {
+            self.delete(&handle).await?;
             return Ok(None);
         }
         Ok(Some((handle, session)))
@@ -142,44 +179,61 @@ impl SessionStore {
     ) -> Result<(), store::Error> {
         let mut s = session.clone();
         s.auth_time = now;
-        let json = serde_json::to_string(&s).map_err(|e| store::Error::Corrupt(e.to_string()))?;
-        self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await
+        self.kv.set_ex(&keys::session(&handle.0), &encode(&s)?, self.idle).await
     }
 
     pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
         match self.kv.get(&keys::session(&handle.0)).await? {
             None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| store::Error::Corrupt(e.to_string())),
+            Some(json) => decode(&json).map(Some),
         }
     }
 
-    pub async fn delete(&self, handle: &SessionHandle, account_id: &str) -> Result<(), store::Error> {
+    pub async fn delete(&self, handle: &SessionHandle) -> Result<(), store::Error> {
         self.kv.del(&[keys::session(&handle.0)]).await?;
-        self.kv.set_remove(&keys::account_sessions(account_id), &handle.0).await
+        self.sql.unindex_sessions(std::slice::from_ref(&handle.0)).await
     }
 
-    /// Ends every session of an account; returns how many were live.
+    /// The handles indexed for an account: the SQL rows, plus members of
+    /// the per-account set that earlier releases kept in Redis.
+    async fn indexed(&self, account_id: &str, now: i64) -> Result<Vec<String>, store::Error> {
+        let mut handles = self.sql.indexed_sessions(account_id, now).await?;
+        for h in self.kv.set_members(&keys::legacy_account_sessions(account_id)).await? {
+            if !handles.contains(&h) {
+                handles.push(h);
+            }
+        }
+        Ok(handles)
+    }
+
+    /// Ends every session of an account; returns the handles that were
+    /// indexed (live or not: ending is idempotent).
     pub async fn delete_all_for_account(&self, account_id: &str) -> Result<Vec<SessionHandle>, store::Error> {
-        let index = keys::account_sessions(account_id);
-        let handles = self.kv.set_members(&index).await?;
-        let mut keys_to_delete: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
-        keys_to_delete.push(index);
-        self.kv.del(&keys_to_delete).await?;
+        let handles = self.indexed(account_id, self.clock.now()).await?;
+        let mut doomed: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
+        doomed.push(keys::legacy_account_sessions(account_id));
+        self.kv.del(&doomed).await?;
+        // Rows are removed after the sessions: a failure in between leaves
+        // rows for sessions that are gone, never a session without a row.
+        self.sql.unindex_account_sessions(account_id).await?;
         Ok(handles.into_iter().map(SessionHandle).collect())
     }
 
-    /// The account's live sessions.
+    /// The account's live sessions. Rows whose session has expired are
+    /// dropped on the way.
     pub async fn live_for_account(&self, account_id: &str) -> Result<Vec<(SessionHandle, Session)>, store::Error> {
+        let now = self.clock.now();
         let mut out = Vec::new();
-        for h in self.kv.set_members(&keys::account_sessions(account_id)).await? {
+        let mut gone = Vec::new();
+        for h in self.indexed(account_id, now).await? {
             let handle = SessionHandle(h);
-            if let Some(s) = self.get_by_handle(&handle).await?
-                && self.clock.now() < s.created_at + self.absolute.as_secs() as i64
-            {
-                out.push((handle, s));
+            match self.get_by_handle(&handle).await? {
+                Some(s) if !self.expired(&s, now) => out.push((handle, s)),
+                _ => gone.push(handle.0),
             }
+        }
+        if !gone.is_empty() {
+            self.sql.unindex_sessions(&gone).await?;
         }
         Ok(out)
     }
@@ -202,9 +256,8 @@ impl SessionStore {
             all.dedup();
             s.roles = all;
             s.tin_roles = tin_roles.to_vec();
-            let json = serde_json::to_string(&s).map_err(|e| store::Error::Corrupt(e.to_string()))?;
             self.kv
-                .set_ex(&key, &json, std::time::Duration::from_secs(left.max(1) as u64))
+                .set_ex(&key, &encode(&s)?, Duration::from_secs(left.max(1) as u64))
                 .await?;
             n += 1;
         }
@@ -212,12 +265,59 @@ impl SessionStore {
     }
 
     pub async fn count_for_account(&self, account_id: &str) -> Result<usize, store::Error> {
-        let mut live = 0;
-        for h in self.kv.set_members(&keys::account_sessions(account_id)).await? {
-            if self.kv.get(&keys::session(&h)).await?.is_some() {
-                live += 1;
-            }
+        Ok(self.live_for_account(account_id).await?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Session {
+        Session {
+            account_id: "0190c5d2-8a4b-7c3e-9f10-2b3c4d5e6f70".into(),
+            username: "dr.adams".into(),
+            email: "dr.adams@northside.example".into(),
+            account_type: "provider".into(),
+            org: Some("northside-clinic".into()),
+            roles: vec!["billing".into(), "clinician".into()],
+            amr: vec!["pwd".into(), "otp".into()],
+            aal: 2,
+            mfa: true,
+            upstream_roles: vec![],
+            acr: "urn:gatehouse:loa:2".into(),
+            auth_time: 1_764_000_000,
+            created_at: 1_764_000_000,
+            tin_roles: vec!["billing@12-3456789".into()],
+            ip: Some("203.0.113.7".into()),
+            device: device_of(Some("Mozilla/5.0")),
         }
-        Ok(live)
+    }
+
+    #[test]
+    fn the_stored_record_is_compact_and_round_trips() {
+        let s = sample();
+        let json = encode(&s).unwrap();
+        assert!(!json.contains("account_id") && !json.contains("created_at"), "{json}");
+        assert!(json.len() < 330, "{} bytes: {json}", json.len());
+        assert_eq!(decode(&json).unwrap(), s);
+        // Defaults are left out entirely.
+        let mut bare = s.clone();
+        (bare.mfa, bare.org, bare.tin_roles, bare.ip, bare.device) = (false, None, vec![], None, None);
+        let json = encode(&bare).unwrap();
+        assert!(!json.contains("\"f\"") && !json.contains("\"o\""), "{json}");
+        assert_eq!(decode(&json).unwrap(), bare);
+    }
+
+    #[test]
+    fn sessions_written_with_the_long_field_names_are_still_read() {
+        let s = sample();
+        let old = serde_json::json!({
+            "account_id": s.account_id, "username": s.username, "email": s.email,
+            "account_type": s.account_type, "org": s.org, "roles": s.roles, "amr": s.amr,
+            "aal": 2, "mfa": true, "acr": s.acr, "auth_time": s.auth_time,
+            "created_at": s.created_at, "tin_roles": s.tin_roles, "ip": s.ip, "device": s.device,
+        });
+        assert_eq!(decode(&old.to_string()).unwrap(), s);
     }
 }

@@ -5,7 +5,10 @@
 pub fn session(digest: &str) -> String {
     format!("session:{digest}")
 }
-pub fn account_sessions(account_id: &str) -> String {
+/// The per-account session set of releases before the SQL index. Still
+/// read (never written) so "end every session" reaches sessions created
+/// before an upgrade; it expires with them, within the absolute lifetime.
+pub fn legacy_account_sessions(account_id: &str) -> String {
     format!("account-sessions:{account_id}")
 }
 pub fn session_families(session_digest: &str) -> String {

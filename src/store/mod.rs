@@ -6,6 +6,8 @@
 //!   transactions, codes, token families): Redis, or process memory for the
 //!   single-node quick start.
 //! * `keys` — every ephemeral key name, in one place.
+//! * `session_index` — which sessions each account has (SQL, so the index
+//!   costs Redis nothing).
 //!
 //! Domain modules receive typed records from here; they never see a
 //! `redis::Value` or a `sqlx::Row`.
@@ -13,6 +15,7 @@
 pub mod keys;
 pub mod kv;
 pub mod org;
+pub mod session_index;
 pub mod sql;
 
 /// A storage failure. The domains only need to know whether to call the

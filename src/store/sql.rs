@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "invitations", include_str!("../../migrations/0007_invitations.sql")),
     (8, "diagnostics", include_str!("../../migrations/0008_diagnostics.sql")),
     (9, "delegation", include_str!("../../migrations/0009_delegation.sql")),
+    (
+        10,
+        "session-index",
+        include_str!("../../migrations/0010_session_index.sql"),
+    ),
 ];
 
 #[derive(Clone, Debug)]

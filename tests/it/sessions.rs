@@ -156,15 +156,48 @@ async fn log_out_everywhere_ends_every_session_of_the_account() {
         .await;
         sids.push(b.cookie(&app, "gatehouse_session").unwrap());
     }
+    let sessions = &app.state.provider.sessions;
+    assert_eq!(sessions.count_for_account(account.id.as_str()).await.unwrap(), 3);
+    // Redis holds the three sessions and no per-account structure: the
+    // index is a SQL table.
+    let session_keys = redis::shared().cmd(&["KEYS", &format!("{}session:*", ws.prefix)]);
+    assert_eq!(session_keys.matches("session:").count(), 3, "{session_keys}");
+    let all = redis::shared().cmd(&["KEYS", &format!("{}*", ws.prefix)]);
+    assert!(!all.contains(account.id.as_str()), "no key names the account: {all}");
+    // A session that expired in Redis (idle) drops out of the count, and
+    // its index row with it.
+    let first = format!("{}session:{}", ws.prefix, gatehouse::crypto::token_digest(&sids[0]));
+    assert!(redis::shared().cmd(&["DEL", &first]).starts_with(":1"));
+    assert_eq!(sessions.count_for_account(account.id.as_str()).await.unwrap(), 2);
     assert_eq!(
         app.state
-            .provider
-            .sessions
-            .count_for_account(account.id.as_str())
+            .sql
+            .indexed_sessions(account.id.as_str(), 0)
             .await
-            .unwrap(),
-        3
+            .unwrap()
+            .len(),
+        2
     );
+    // A session written by an earlier release: long field names, indexed in
+    // a Redis set. It still works, and "end every session" still reaches it.
+    let legacy_sid = "L".repeat(43);
+    let legacy_digest = gatehouse::crypto::token_digest(&legacy_sid);
+    let now = app.clock.now_for_test();
+    let legacy = serde_json::json!({
+        "account_id": account.id.as_str(), "username": "many.devices",
+        "email": "many.devices@northside.example", "account_type": "provider",
+        "org": "northside-clinic", "roles": ["clinician"], "amr": ["pwd"], "aal": 1,
+        "mfa": false, "acr": "urn:gatehouse:loa:1", "auth_time": now, "created_at": now,
+    });
+    let legacy_key = format!("{}session:{legacy_digest}", ws.prefix);
+    redis::shared().cmd(&["SET", &legacy_key, &legacy.to_string(), "EX", "600"]);
+    let legacy_index = format!("{}account-sessions:{}", ws.prefix, account.id.as_str());
+    redis::shared().cmd(&["SADD", &legacy_index, &legacy_digest]);
+    let r = verify(&app, Some(&legacy_sid)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-gatehouse-user"], "many.devices");
+    assert_eq!(sessions.count_for_account(account.id.as_str()).await.unwrap(), 3);
+
     let ended = app
         .state
         .provider
@@ -173,9 +206,19 @@ async fn log_out_everywhere_ends_every_session_of_the_account() {
         .await
         .unwrap();
     assert_eq!(ended.len(), 3);
+    assert_eq!(verify(&app, Some(&legacy_sid)).await.status(), 401);
+    assert!(redis::shared().cmd(&["EXISTS", &legacy_index]).starts_with(":0"));
     for sid in &sids {
         assert_eq!(verify(&app, Some(sid)).await.status(), 401);
     }
+    assert!(
+        app.state
+            .sql
+            .indexed_sessions(account.id.as_str(), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
