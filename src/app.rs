@@ -84,7 +84,9 @@ pub struct Components {
 impl Components {
     pub async fn open(cfg: Config, clock: SharedClock) -> Result<Self, BuildError> {
         let cfg = Arc::new(cfg);
-        let sql = Sql::connect(&cfg.store.url).await?;
+        let sql = Sql::connect(&cfg.store.url)
+            .await?
+            .with_account_cache(cfg.store.account_cache);
         let kv = match &cfg.session.backend {
             SessionBackend::Memory => Kv::memory(&cfg.session.key_prefix),
             SessionBackend::Redis { url } => Kv::redis(url, &cfg.session.key_prefix, cfg.session.redis_timeout)?,

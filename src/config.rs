@@ -225,11 +225,13 @@ impl Default for RawSession {
 #[serde(default)]
 pub struct RawStore {
     pub url: String,
+    pub account_cache: String,
 }
 impl Default for RawStore {
     fn default() -> Self {
         Self {
             url: "sqlite://data/gatehouse.db".into(),
+            account_cache: "1s".into(),
         }
     }
 }
@@ -582,6 +584,10 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub url: String,
+    /// How long the token endpoints may reuse an account read from SQL.
+    /// Writes by this process take effect at once; writes by another
+    /// process (the command line) within this time. Zero: no cache.
+    pub account_cache: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -1416,6 +1422,23 @@ impl RawConfig {
         }
         let redis_timeout = duration(problems, "session.redis_timeout", &self.session.redis_timeout);
 
+        let account_cache = match humantime::parse_duration(&self.store.account_cache) {
+            Ok(d) if d <= Duration::from_secs(60) => d,
+            Ok(_) => {
+                problems.push(Problem {
+                    key: "store.account_cache".into(),
+                    message: "must be at most 60s: changes made by another process wait this long".into(),
+                });
+                Duration::ZERO
+            }
+            Err(e) => {
+                problems.push(Problem {
+                    key: "store.account_cache".into(),
+                    message: format!("`{}`: {e}", self.store.account_cache),
+                });
+                Duration::ZERO
+            }
+        };
         if !(self.store.url.starts_with("sqlite:")) {
             problems.push(Problem {
                 key: "store.url".into(),
@@ -1853,7 +1876,10 @@ impl RawConfig {
                 absolute_timeout,
                 redis_timeout,
             },
-            store: Store { url: self.store.url },
+            store: Store {
+                url: self.store.url,
+                account_cache,
+            },
             keys: Keys {
                 dir: PathBuf::from(self.keys.dir),
             },

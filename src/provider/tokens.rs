@@ -56,6 +56,10 @@ pub struct AccessRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RefreshRecord {
     family_id: String,
+    /// The family as it stood when this token was issued (a rotation
+    /// writes both in one step), so a refresh reads one key, not two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    family: Option<Family>,
 }
 
 fn corrupt(e: serde_json::Error) -> store::Error {
@@ -89,6 +93,10 @@ impl Provider {
 
     /// Issues an access token, a rotated refresh token and an ID token for
     /// `family`, recording the new refresh token as the family's current one.
+    ///
+    /// `rotated` is the refresh token being exchanged, if any: its "used"
+    /// marker is written in the same step, and the whole write only happens
+    /// while the family still exists (a revocation racing the refresh wins).
     pub(crate) async fn mint(
         &self,
         mut family: Family,
@@ -96,6 +104,7 @@ impl Provider {
         account: &Account,
         nonce: Option<&str>,
         narrower: Option<Vec<String>>,
+        rotated: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let now = self.clock.now();
         // A refresh may ask for less: the access token gets it; the family
@@ -128,35 +137,50 @@ impl Provider {
         let access_json = serde_json::to_string(&record).map_err(corrupt)?;
         let refresh_json = serde_json::to_string(&RefreshRecord {
             family_id: family.id.clone(),
+            family: Some(family.clone()),
         })
         .map_err(corrupt)?;
         let family_json = serde_json::to_string(&family).map_err(corrupt)?;
         let (access_key, family_access_key) = (keys::access_token(&access_digest), keys::family_access(&family.id));
         let (refresh_key, family_key) = (keys::refresh_token(&refresh_digest), keys::family(&family.id));
-        self.kv
-            .write_all(&[
-                Write::Set {
-                    key: &access_key,
-                    value: &access_json,
-                    ttl: secs(access_ttl),
-                },
-                Write::SetAdd {
-                    key: &family_access_key,
-                    member: &access_digest,
+        let used_key = rotated.map(|t| keys::refresh_used(&crypto::token_digest(t)));
+        let mut writes = vec![
+            Write::Set {
+                key: &access_key,
+                value: &access_json,
+                ttl: secs(access_ttl),
+            },
+            Write::SetAdd {
+                key: &family_access_key,
+                member: &access_digest,
+                ttl: secs(remaining),
+            },
+            Write::Set {
+                key: &refresh_key,
+                value: &refresh_json,
+                ttl: secs(remaining),
+            },
+            Write::Set {
+                key: &family_key,
+                value: &family_json,
+                ttl: secs(remaining),
+            },
+        ];
+        match &used_key {
+            // A rotation: the old token's marker now names the family, and
+            // nothing is written if the family was revoked meanwhile.
+            Some(used_key) => {
+                writes.push(Write::Set {
+                    key: used_key,
+                    value: &family.id,
                     ttl: secs(remaining),
-                },
-                Write::Set {
-                    key: &refresh_key,
-                    value: &refresh_json,
-                    ttl: secs(remaining),
-                },
-                Write::Set {
-                    key: &family_key,
-                    value: &family_json,
-                    ttl: secs(remaining),
-                },
-            ])
-            .await?;
+                });
+                if !self.kv.write_all_if_exists(&family_key, &writes).await? {
+                    return Err(TokenError::invalid_grant("the refresh token has been revoked"));
+                }
+            }
+            None => self.kv.write_all(&writes).await?,
+        }
 
         let mut claims = Self::identity_claims(account, &family.upstream_roles);
         let half = &crypto::sha256(access.as_bytes())[..16];
@@ -250,7 +274,10 @@ impl Provider {
         Ok(families.len())
     }
 
-    pub(crate) async fn take_refresh(&self, token: &str) -> Result<Option<String>, store::Error> {
+    /// Consumes a refresh token, leaving its "used" marker: the family id,
+    /// and the family itself when the token carries it (tokens issued
+    /// before it did carry only the id).
+    pub(crate) async fn take_refresh(&self, token: &str) -> Result<Option<(String, Option<Family>)>, store::Error> {
         let digest = crypto::token_digest(token);
         let ttl = self.cfg.tokens.refresh_token_lifetime;
         match self
@@ -261,20 +288,9 @@ impl Provider {
             None => Ok(None),
             Some(j) => {
                 let r: RefreshRecord = serde_json::from_str(&j).map_err(corrupt)?;
-                Ok(Some(r.family_id))
+                Ok(Some((r.family_id, r.family)))
             }
         }
-    }
-
-    pub(crate) async fn mark_refresh_used(&self, token: &str, family: &Family) -> Result<(), store::Error> {
-        let remaining = family.expires_at - self.clock.now();
-        self.kv
-            .set_ex(
-                &keys::refresh_used(&crypto::token_digest(token)),
-                &family.id,
-                secs(remaining),
-            )
-            .await
     }
 
     /// The family of an already-rotated refresh token. The marker holds the

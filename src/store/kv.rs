@@ -6,7 +6,7 @@
 //! and the integration tests run the domains against real Redis.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
@@ -54,6 +54,34 @@ impl std::fmt::Debug for Kv {
 fn unavailable(e: redis::RedisError) -> Error {
     Error::KvUnavailable(Box::new(e))
 }
+
+/// GETDEL the secret, and leave a marker holding its value.
+static CONSUME_LEAVING_MARKER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local v = redis.call('GETDEL', KEYS[1]) \
+         if v then redis.call('SET', KEYS[2], v, 'EX', ARGV[1]) end \
+         return v",
+    )
+});
+
+/// KEYS[1] the guard, then one key per write; ARGV three per write: kind
+/// (`s` set, `a` set-add), value or member, TTL in seconds.
+static GUARDED_WRITE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end \
+         for i = 2, #KEYS do \
+           local j = (i - 2) * 3 \
+           if ARGV[j + 1] == 's' then \
+             redis.call('SET', KEYS[i], ARGV[j + 2], 'EX', ARGV[j + 3]) \
+           else \
+             redis.call('SADD', KEYS[i], ARGV[j + 2]) \
+             redis.call('EXPIRE', KEYS[i], ARGV[j + 3], 'NX') \
+             redis.call('EXPIRE', KEYS[i], ARGV[j + 3], 'GT') \
+           end \
+         end \
+         return 1",
+    )
+});
 
 fn ttl_secs(ttl: Duration) -> u64 {
     ttl.as_secs().max(1)
@@ -117,6 +145,44 @@ impl Kv {
             Backend::Memory(m) => {
                 m.lock().await.put(key, Slot::Str(value.to_string()), ttl);
                 Ok(())
+            }
+        }
+    }
+
+    /// Several writes in one atomic round trip, made only while `guard`
+    /// exists; `false` (nothing written) when it does not. A refresh
+    /// rotates its family this way, so a revocation that lands between
+    /// reading the token and writing its successor cannot be undone by it.
+    pub async fn write_all_if_exists(&self, guard: &str, writes: &[Write<'_>]) -> Result<bool, Error> {
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let mut call = GUARDED_WRITE.key(self.k(guard));
+                for w in writes {
+                    match w {
+                        Write::Set { key, value, ttl } => {
+                            call.key(self.k(key)).arg("s").arg(*value).arg(ttl_secs(*ttl));
+                        }
+                        Write::SetAdd { key, member, ttl } => {
+                            call.key(self.k(key)).arg("a").arg(*member).arg(ttl_secs(*ttl));
+                        }
+                    }
+                }
+                let done: i64 = call.invoke_async(&mut c).await.map_err(unavailable)?;
+                Ok(done == 1)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                if m.get(&self.k(guard)).is_none() {
+                    return Ok(false);
+                }
+                for w in writes {
+                    match w {
+                        Write::Set { key, value, ttl } => m.put(self.k(key), Slot::Str(value.to_string()), *ttl),
+                        Write::SetAdd { key, member, ttl } => m.set_add(self.k(key), member, *ttl),
+                    }
+                }
+                Ok(true)
             }
         }
     }
@@ -246,12 +312,7 @@ impl Kv {
         match &self.backend {
             Backend::Redis(c) => {
                 let mut c = c.clone();
-                let script = redis::Script::new(
-                    "local v = redis.call('GETDEL', KEYS[1]) \
-                     if v then redis.call('SET', KEYS[2], v, 'EX', ARGV[1]) end \
-                     return v",
-                );
-                script
+                CONSUME_LEAVING_MARKER
                     .key(&key)
                     .key(&marker)
                     .arg(ttl_secs(ttl))

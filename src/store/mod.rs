@@ -12,6 +12,7 @@
 //! Domain modules receive typed records from here; they never see a
 //! `redis::Value` or a `sqlx::Row`.
 
+pub mod account_cache;
 pub mod keys;
 pub mod kv;
 pub mod org;

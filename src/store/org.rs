@@ -97,6 +97,7 @@ impl Sql {
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        self.changed(&g.account_id);
         Ok(r.rows_affected() == 1)
     }
 
@@ -110,6 +111,7 @@ impl Sql {
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        self.changed(account_id);
         Ok(r.rows_affected() == 1)
     }
 
@@ -123,6 +125,7 @@ impl Sql {
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        self.changed(account_id);
         Ok(())
     }
 

@@ -4,12 +4,14 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, sqlite::SqliteRow};
 
 use super::Error;
+use super::account_cache::AccountCache;
 
 /// Migrations, embedded so the binary carries its own schema.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -40,6 +42,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct Sql {
     pub(super) pool: SqlitePool,
+    /// Off unless `with_account_cache` is called (the command line reads
+    /// fresh every time).
+    pub(super) accounts: Arc<AccountCache>,
 }
 
 pub(super) fn db(e: sqlx::Error) -> Error {
@@ -181,9 +186,24 @@ impl Sql {
             .connect_with(options)
             .await
             .map_err(db)?;
-        let sql = Self { pool };
+        let sql = Self {
+            pool,
+            accounts: Arc::new(AccountCache::new(Duration::ZERO)),
+        };
         sql.migrate().await?;
         Ok(sql)
+    }
+
+    /// Keeps accounts read by `account_with_memberships` for `ttl` (see
+    /// `account_cache`).
+    pub fn with_account_cache(mut self, ttl: Duration) -> Self {
+        self.accounts = Arc::new(AccountCache::new(ttl));
+        self
+    }
+
+    /// Forgets a cached account after a write to it or its memberships.
+    pub(super) fn changed(&self, account_id: &str) {
+        self.accounts.forget(Some(account_id));
     }
 
     async fn migrate(&self) -> Result<(), Error> {
@@ -267,7 +287,9 @@ impl Sql {
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        self.changed(&a.id);
+        Ok(())
     }
 
     pub async fn account_by_username(&self, username: &str) -> Result<Option<AccountRecord>, Error> {
@@ -303,6 +325,21 @@ impl Sql {
     /// to its worker thread (the profile of userinfo showed those waits
     /// dominating).
     pub async fn account_with_memberships(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {
+        if let Some(hit) = self.accounts.get(id) {
+            return Ok(Some(hit));
+        }
+        let generation = self.accounts.generation();
+        let found = self.read_account_with_memberships(id).await?;
+        if let Some(entry) = &found {
+            self.accounts.put(id, entry, generation);
+        }
+        Ok(found)
+    }
+
+    async fn read_account_with_memberships(
         &self,
         id: &str,
     ) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {
@@ -380,7 +417,9 @@ impl Sql {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        self.changed(account_id);
+        Ok(())
     }
 
     pub async fn set_account_status(&self, id: &str, status: &str) -> Result<bool, Error> {
@@ -390,6 +429,7 @@ impl Sql {
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        self.changed(id);
         Ok(r.rows_affected() == 1)
     }
 
@@ -400,6 +440,7 @@ impl Sql {
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        self.changed(id);
         Ok(())
     }
 

@@ -331,3 +331,117 @@ async fn introspection_and_revocation() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// The token endpoints keep an account for `store.account_cache` (1 s). A
+/// change made in the running gateway applies at once; one made by another
+/// process (the command line, on the same database) within that second.
+#[tokio::test]
+async fn an_account_disabled_elsewhere_stops_refresh_and_userinfo_within_the_cache_ttl() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("cached.user").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "cached.user", PASSWORD).await;
+    // Warm: the account is now in the gateway's cache.
+    let (access, mut refresh) = rp.refresh(&app, &login.refresh_token).await.unwrap();
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+
+    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
+    let cfg = ws.dir.path().join("cli.toml");
+    std::fs::write(&cfg, ws.config_text(port, "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["account", "-c"])
+        .arg(&cfg)
+        .args(["disable", "cached.user"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disabled_at = std::time::Instant::now();
+
+    // Bounded: at most 40 tries, 100 ms apart.
+    let mut refused = None;
+    for _ in 0..40 {
+        match rp.refresh(&app, &refresh).await {
+            Ok((_, next)) => refresh = next,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(refused.as_deref(), Some("invalid_grant"));
+    let waited = disabled_at.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(2500),
+        "refused only after {waited:?}"
+    );
+    assert_eq!(userinfo_status(&app, &access).await, 401);
+}
+
+/// A grant made through the running gateway reaches the very next token,
+/// even with the account cached a moment before.
+#[tokio::test]
+async fn a_change_in_the_running_gateway_skips_the_cache() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let account = app.provider_account("cached.roles").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "cached.roles", PASSWORD).await;
+    let (access, refresh) = rp.refresh(&app, &login.refresh_token).await.unwrap();
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+
+    app.state
+        .sql
+        .set_account_status(account.id.as_str(), "disabled")
+        .await
+        .unwrap();
+    assert_eq!(userinfo_status(&app, &access).await, 401, "no second of grace");
+    assert_eq!(rp.refresh(&app, &refresh).await.unwrap_err(), "invalid_grant");
+}
+
+/// The rotation write is guarded by the family key: once a family is
+/// revoked, a refresh that consumed its token a moment earlier writes
+/// nothing (no new token, no resurrected family).
+#[tokio::test]
+async fn a_guarded_batch_writes_nothing_once_its_guard_is_gone() {
+    use gatehouse::store::kv::{Kv, Write};
+    let prefix = format!(
+        "guard-{}:",
+        gatehouse::crypto::hex(&gatehouse::crypto::random_bytes::<6>())
+    );
+    let kv = Kv::redis(&redis::shared().url(), &prefix, std::time::Duration::from_secs(5)).unwrap();
+    let ttl = std::time::Duration::from_secs(60);
+    let writes = [
+        Write::Set {
+            key: "next",
+            value: "successor",
+            ttl,
+        },
+        Write::SetAdd {
+            key: "members",
+            member: "m1",
+            ttl,
+        },
+    ];
+    assert!(!kv.write_all_if_exists("family", &writes).await.unwrap());
+    assert_eq!(kv.get("next").await.unwrap(), None);
+    assert!(kv.set_members("members").await.unwrap().is_empty());
+
+    kv.set_ex("family", "{}", ttl).await.unwrap();
+    assert!(kv.write_all_if_exists("family", &writes).await.unwrap());
+    assert_eq!(kv.get("next").await.unwrap().as_deref(), Some("successor"));
+    assert_eq!(kv.set_members("members").await.unwrap(), vec!["m1".to_string()]);
+    let ttl_left = kv.ttl("members").await.unwrap().unwrap();
+    assert!((1..=60).contains(&ttl_left), "{ttl_left}");
+
+    // The in-process store behaves the same.
+    let mem = Kv::memory("m:");
+    assert!(!mem.write_all_if_exists("family", &writes).await.unwrap());
+    assert_eq!(mem.get("next").await.unwrap(), None);
+    mem.set_ex("family", "{}", ttl).await.unwrap();
+    assert!(mem.write_all_if_exists("family", &writes).await.unwrap());
+    assert_eq!(mem.get("next").await.unwrap().as_deref(), Some("successor"));
+}

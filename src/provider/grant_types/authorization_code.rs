@@ -79,5 +79,6 @@ pub async fn exchange(
             .min(std::time::Duration::from_secs(3600)),
     )
     .await?;
-    p.mint(family, portal, &account, grant.nonce.as_deref(), None).await
+    p.mint(family, portal, &account, grant.nonce.as_deref(), None, None)
+        .await
 }

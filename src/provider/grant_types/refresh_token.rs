@@ -14,7 +14,7 @@ pub async fn refresh(
     ctx: &RequestContext,
 ) -> Result<TokenResponse, TokenError> {
     let token = params.required("refresh_token")?;
-    let Some(family_id) = p.take_refresh(token).await? else {
+    let Some((family_id, carried)) = p.take_refresh(token).await? else {
         if let Some(family_id) = p.used_refresh_family(token).await? {
             // Someone holds a token that was already rotated: either the
             // portal or an attacker has a stale copy. End the family for both.
@@ -37,8 +37,14 @@ pub async fn refresh(
             "the refresh token is unknown, expired or revoked",
         ));
     };
-    let Some(family) = p.family(&family_id).await? else {
-        return Err(TokenError::invalid_grant("the refresh token has been revoked"));
+    // The token carries its family; a revocation since is caught when the
+    // successor is written (only while the family still exists).
+    let family = match carried {
+        Some(f) if f.id == family_id => f,
+        _ => match p.family(&family_id).await? {
+            Some(f) => f,
+            None => return Err(TokenError::invalid_grant("the refresh token has been revoked")),
+        },
     };
     if family.client_id != portal.client_id {
         p.revoke_family(&family.id).await?;
@@ -46,7 +52,6 @@ pub async fn refresh(
             "the refresh token was issued to another client",
         ));
     }
-    p.mark_refresh_used(token, &family).await?;
 
     let mut narrower = None;
     if let Some(requested) = params.get("scope") {
@@ -79,5 +84,5 @@ pub async fn refresh(
             "the account no longer holds a role this portal requires",
         ));
     }
-    p.mint(family, portal, &account, None, narrower).await
+    p.mint(family, portal, &account, None, narrower, Some(token)).await
 }
