@@ -33,7 +33,6 @@ struct Sizes {
     runs: usize,
     seconds: u32,
     logins: usize,
-    exchanges: usize,
     saml: usize,
     pysaml2: usize,
     sessions: usize,
@@ -46,7 +45,6 @@ impl Sizes {
                 runs: 1,
                 seconds: 1,
                 logins: 4,
-                exchanges: 10,
                 saml: 20,
                 pysaml2: 3,
                 sessions: 2_000,
@@ -56,7 +54,6 @@ impl Sizes {
                 runs: 3,
                 seconds: 10,
                 logins: 40,
-                exchanges: 300,
                 saml: 2_000,
                 pysaml2: 100,
                 sessions: 100_000,
@@ -1025,16 +1022,56 @@ async fn main() {
         }
     }
     let userinfo = summarize(&userinfo);
-    let (c, _) = &sessions[0];
-    let t = Instant::now();
-    for _ in 0..s.exchanges {
-        let (verifier, challenge) = pkce();
-        let r = c.get(authorize_url(&base, &challenge)).send().await.unwrap();
-        let code = code_of(&location(&r));
-        let tk = exchange(c, &base, &code, &verifier).await;
-        assert!(tk["id_token"].is_string());
+    // Authorization request + code exchange under wrk: each thread turns
+    // the codes its authorization requests bring back into token requests
+    // (bench/exchange.lua). Reported per pair; latencies mix both requests.
+    let (exchange_verifier, exchange_challenge) = pkce();
+    let authorize_path = authorize_url("", &exchange_challenge);
+    let exchange_script = o.root.join("bench/exchange.lua");
+    let mut exchanges = Vec::new();
+    for _ in 0..s.runs {
+        let (mut l, text) = wrk(
+            &format!("{base}/oauth2/authorize"),
+            16,
+            s.seconds,
+            Some(&exchange_script),
+            &[],
+            &[
+                ("AUTHORIZE", authorize_path.clone()),
+                ("COOKIE", cookie.clone()),
+                ("AUTH", basic(PORTAL, SECRET)),
+                ("VERIFIER", exchange_verifier.clone()),
+                (
+                    "CALLBACK",
+                    url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect(),
+                ),
+            ],
+        );
+        let counted = |name: &str| -> Vec<u64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+                .unwrap_or_default()
+        };
+        let (done, failed) = (counted("EXCHANGES "), counted("EXCHANGE_FAILURES "));
+        let (n, micros) = (done.first().copied().unwrap_or(0), done.get(1).copied().unwrap_or(0));
+        assert!(n > 0, "no code was exchanged:\n{text}");
+        assert_eq!(
+            failed.first().copied(),
+            Some(0),
+            "failed requests in the exchange run:\n{text}"
+        );
+        l.rps = n as f64 / (micros.max(1) as f64 / 1e6);
+        exchanges.push(l);
     }
-    let exchanges_per_s = s.exchanges as f64 / t.elapsed().as_secs_f64();
+    let exchanges = summarize(&exchanges);
+    // The floor under every endpoint: `/healthz` answers without I/O
+    // through the same middleware, under the same wrk on the same cores.
+    let mut floor = Vec::new();
+    for _ in 0..s.runs {
+        floor.push(wrk(&format!("{base}/healthz"), conns, s.seconds, None, &[], &[]).0);
+    }
+    let floor = summarize(&floor);
 
     // 3. SAML validation in-process vs pysaml2.
     eprintln!("bench: saml");
@@ -1111,7 +1148,8 @@ async fn main() {
     {
         let kv = gatehouse::store::kv::Kv::redis(
             &format!("redis://127.0.0.1:{redis_port}"),
-            "mem:",
+            // The default prefix: the key's length is part of the cost.
+            "gatehouse:",
             Duration::from_secs(5),
         )
         .unwrap();
@@ -1218,8 +1256,17 @@ async fn main() {
         &acs,
     ));
     md.push_str(&row("npm oidc-provider `/me` (userinfo)", conns, &op_userinfo));
+    md.push_str(&row(
+        "authorization request + `authorization_code` exchange (SSO session; pairs/s, latencies of both requests)",
+        16,
+        &exchanges,
+    ));
+    md.push_str(&row(
+        "`/healthz` (no I/O, same middleware: this machine's ceiling for any endpoint)",
+        conns,
+        &floor,
+    ));
     md.push_str("\n| scenario | result |\n| --- | --- |\n");
-    md.push_str(&format!("| authorization request + `authorization_code` exchange (sequential, SSO session) | {exchanges_per_s:.0} pairs/s |\n"));
     md.push_str(&format!(
         "| SAML Response validation in-process (signature + every check, `judge`) | {saml:.0} /s ({:.3} ms each) |\n",
         1000.0 / saml.max(1e-9)
@@ -1280,7 +1327,7 @@ async fn main() {
         verdict(refresh.rps >= 2400.0)
     ));
     md.push_str(&format!(
-        "| ≤ 512 bytes of Redis per session | {bytes_per_session:.0} | {} |\n",
+        "| ≤ 512 bytes of Redis per session (the per-account index is a SQL table) | {bytes_per_session:.0} | {} |\n",
         verdict(bytes_per_session <= 512.0)
     ));
     md.push_str(&format!(
@@ -1291,6 +1338,16 @@ async fn main() {
     md.push_str(&format!(
         "| ready ≤ 200 ms after start | {ready_med:.0} ms | {} |\n",
         verdict(ready_med <= 200.0)
+    ));
+    md.push_str(&format!(
+        "\nWhat the 10× targets ask of this machine: refresh at 10× oidc-provider is {:.0}/s and userinfo {:.0}/s. `/healthz`, which does no I/O at all, answered {:.0}/s ({:.0}–{:.0}) under the same load generator, on the same 2 cores that wrk, Redis and the gateway share. Refresh reached {:.0}% of that floor and userinfo {:.0}%.\n",
+        op_refresh.rps * 10.0,
+        op_userinfo.rps * 10.0,
+        floor.rps,
+        floor.min,
+        floor.max,
+        ratio(refresh.rps, floor.rps) * 100.0,
+        ratio(userinfo.rps, floor.rps) * 100.0,
     ));
     md.push_str("\nPublished figures for context (other hardware, not measured here): Keycloak's sizing guide budgets 120 refresh-token requests/s and 15 password logins/s per vCPU; Ory Hydra reported 5,109 introspections/s on 2 CPUs without a database; Zitadel v4 reported 18 introspections/s and 39 password logins/s.\n");
     for (name, p) in profiles.iter().filter(|(_, p)| !p.trim().is_empty()) {

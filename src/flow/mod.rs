@@ -61,12 +61,7 @@ pub(crate) fn session_for(
     upstream_roles: Vec<String>,
     now: i64,
 ) -> crate::session::Session {
-    let acr = if aal >= 2 {
-        "urn:gatehouse:loa:2"
-    } else {
-        "urn:gatehouse:loa:1"
-    }
-    .to_string();
+    let acr = crate::session::acr_for(aal).to_string();
     let mut roles = account.roles();
     roles.extend(upstream_roles.iter().cloned());
     roles.sort();

@@ -84,9 +84,11 @@ pub struct Session {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub upstream_roles: Vec<String>,
-    #[serde(rename = "c", alias = "acr")]
+    /// Stored only when it is not the one `aal` implies (see `encode`).
+    #[serde(rename = "c", alias = "acr", default, skip_serializing_if = "String::is_empty")]
     pub acr: String,
-    #[serde(rename = "at", alias = "auth_time")]
+    /// Stored only when it differs from `created_at` (see `encode`).
+    #[serde(rename = "at", alias = "auth_time", default, skip_serializing_if = "is_zero")]
     pub auth_time: i64,
     #[serde(rename = "ct", alias = "created_at")]
     pub created_at: i64,
@@ -116,12 +118,42 @@ pub fn device_of(user_agent: Option<&str>) -> Option<String> {
     user_agent.map(|ua| crypto::token_digest(ua)[..16].to_string())
 }
 
+/// The `acr` a session at assurance level `aal` carries.
+pub fn acr_for(aal: u8) -> &'static str {
+    if aal >= 2 {
+        "urn:gatehouse:loa:2"
+    } else {
+        "urn:gatehouse:loa:1"
+    }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// The stored form leaves out what it can restore: an `acr` that `aal`
+/// implies and an `auth_time` equal to `created_at` (the usual case: every
+/// byte here is paid for by every live session).
 fn encode(session: &Session) -> Result<String, store::Error> {
-    serde_json::to_string(session).map_err(|e| store::Error::Corrupt(e.to_string()))
+    let mut stored = session.clone();
+    if stored.acr == acr_for(stored.aal) {
+        stored.acr.clear();
+    }
+    if stored.auth_time == stored.created_at {
+        stored.auth_time = 0;
+    }
+    serde_json::to_string(&stored).map_err(|e| store::Error::Corrupt(e.to_string()))
 }
 
 fn decode(json: &str) -> Result<Session, store::Error> {
-    serde_json::from_str(json).map_err(|e| store::Error::Corrupt(e.to_string()))
+    let mut s: Session = serde_json::from_str(json).map_err(|e| store::Error::Corrupt(e.to_string()))?;
+    if s.acr.is_empty() {
+        s.acr = acr_for(s.aal).to_string();
+    }
+    if s.auth_time == 0 {
+        s.auth_time = s.created_at;
+    }
+    Ok(s)
 }
 
 impl SessionStore {
@@ -306,7 +338,16 @@ mod tests {
         (bare.mfa, bare.org, bare.tin_roles, bare.ip, bare.device) = (false, None, vec![], None, None);
         let json = encode(&bare).unwrap();
         assert!(!json.contains("\"f\"") && !json.contains("\"o\""), "{json}");
+        // acr follows from aal and auth_time equals created_at: both left out.
+        assert!(!json.contains("\"c\"") && !json.contains("\"at\""), "{json}");
         assert_eq!(decode(&json).unwrap(), bare);
+        // Re-authenticated later, or an acr that aal does not imply: kept.
+        let mut later = bare.clone();
+        later.auth_time += 600;
+        later.acr = "urn:example:custom".into();
+        let json = encode(&later).unwrap();
+        assert!(json.contains("\"at\"") && json.contains("urn:example:custom"), "{json}");
+        assert_eq!(decode(&json).unwrap(), later);
     }
 
     #[test]
