@@ -2,7 +2,8 @@
 # Installs what gatehouse needs on a fresh Debian machine that has only Rust,
 # skipping whatever is already there. Usage: scripts/deps.sh build|test|bench
 #   build: the C toolchain and libraries the crates build with (samael binds
-#          libxml2/xmlsec1 through bindgen, which needs libclang)
+#          libxml2/xmlsec1 through bindgen, which needs libclang; jemalloc is
+#          built from source with make)
 #   test:  also redis-server (tests start their own instances), xmlsec1,
 #          chromium (browser tests), Node.js/npm and Python, and the pinned
 #          test peers in tests/peers
@@ -19,6 +20,7 @@ need_pkg() { # need_pkg PACKAGE: install when dpkg does not have it
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || missing+=("$1")
 }
 need cc gcc
+need make make
 need pkg-config pkg-config
 for p in libclang-dev libxml2-dev libxmlsec1-dev libssl-dev; do need_pkg "$p"; done
 if [ "$mode" = "bench" ]; then

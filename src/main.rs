@@ -198,6 +198,14 @@ fn load(cfg: &ConfigArg) -> Result<Config, ExitCode> {
     })
 }
 
+/// jemalloc instead of glibc's malloc: under load glibc's arenas kept up to
+/// 180 MiB (argon2id's 19 MiB blocks stay in the arena of each thread that
+/// hashed) and its arena locks showed in every hot-path profile; jemalloc
+/// hands memory back on a timer. BENCHMARKS.md / ARCHITECTURE.md have the
+/// numbers.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

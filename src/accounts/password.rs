@@ -102,8 +102,8 @@ impl Hasher {
             let _turn = turn;
             hash_with(&params, pw.expose())
         })
-            .await
-            .map_err(|_| Error::Join)?
+        .await
+        .map_err(|_| Error::Join)?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when
@@ -164,12 +164,21 @@ mod tests {
         let pw = Password::new("correct horse battery staple");
         let stored = h.hash(&pw).await.unwrap();
         // Every turn taken: a verification waits instead of starting.
-        let all = h.turns.clone().acquire_many_owned(concurrent_hashes() as u32).await.unwrap();
+        let all = h
+            .turns
+            .clone()
+            .acquire_many_owned(concurrent_hashes() as u32)
+            .await
+            .unwrap();
         let waiting = tokio::time::timeout(Duration::from_millis(300), h.verify(Some(&stored), &pw)).await;
         assert!(waiting.is_err(), "a hash ran without a turn");
         drop(all);
         let done = tokio::time::timeout(Duration::from_secs(10), h.verify(Some(&stored), &pw)).await;
         assert_eq!(done.ok(), Some(true));
-        assert_eq!(h.turns.available_permits(), concurrent_hashes(), "every turn is given back");
+        assert_eq!(
+            h.turns.available_permits(),
+            concurrent_hashes(),
+            "every turn is given back"
+        );
     }
 }
