@@ -109,7 +109,8 @@ impl Components {
             cfg.session.idle_timeout,
             cfg.session.absolute_timeout,
             clock.clone(),
-        );
+        )
+        .with_token_lifetime(cfg.tokens.refresh_token_lifetime);
         let audit = Audit::new(sql.clone(), clock.clone());
         Ok(Self {
             cfg,

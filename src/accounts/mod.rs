@@ -566,6 +566,15 @@ impl Accounts {
         }
     }
 
+    /// `by_id` for the token endpoints (refresh, userinfo): may be up to
+    /// `store.account_cache` old for changes made by another process.
+    pub async fn for_tokens(&self, id: &str) -> Result<Option<Account>, store::Error> {
+        match self.sql.account_for_tokens(id).await? {
+            None => Ok(None),
+            Some((rec, m)) => Account::from_records(rec, m).map(Some),
+        }
+    }
+
     pub async fn by_username(&self, username: &Username) -> Result<Option<Account>, store::Error> {
         match self.sql.account_by_username(username.as_str()).await? {
             None => Ok(None),

@@ -323,7 +323,7 @@ impl Provider {
         let rec = self.access_record(token).await?.ok_or(BearerError::InvalidToken)?;
         let account = self
             .accounts
-            .by_id(&rec.account_id)
+            .for_tokens(&rec.account_id)
             .await?
             .filter(|a| a.status == Status::Active)
             .ok_or(BearerError::InvalidToken)?;

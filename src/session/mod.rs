@@ -9,8 +9,11 @@
 //! with one- and two-letter field names (the long names are still read), and
 //! the per-account index ("log out everywhere", role rewrites, shared-login
 //! checks) is a SQL table, `session_index`. A login writes the row before
-//! the session, so every live session is indexed; a row whose session has
-//! expired is dropped when the account's sessions are next listed.
+//! the session, so every live session is indexed. A row outlives its
+//! session: the refresh tokens a portal got under it may still be live (a
+//! session idles out of Redis in 30 minutes, its tokens last 12 hours), and
+//! "end every session" must revoke them. Rows go when every session of the
+//! account is ended, or once past `index_retention`.
 
 use std::time::Duration;
 
@@ -110,6 +113,9 @@ pub struct SessionStore {
     sql: Sql,
     idle: Duration,
     absolute: Duration,
+    /// How long an index row is kept after its session was created: the
+    /// absolute lifetime plus that of the refresh tokens started under it.
+    retention: Duration,
     clock: SharedClock,
 }
 
@@ -163,8 +169,21 @@ impl SessionStore {
             sql,
             idle,
             absolute,
+            retention: absolute,
             clock,
         }
+    }
+
+    /// Keeps index rows for `absolute` + `tokens` (the refresh-token
+    /// lifetime): a family can be started at the end of a session's life.
+    pub fn with_token_lifetime(mut self, tokens: Duration) -> Self {
+        self.retention = self.absolute + tokens;
+        self
+    }
+
+    /// Rows created at or before this instant are past retention.
+    fn stale_before(&self) -> i64 {
+        self.clock.now() - self.retention.as_secs() as i64
     }
 
     fn expired(&self, session: &Session, now: i64) -> bool {
@@ -178,16 +197,16 @@ impl SessionStore {
         let id = SessionId::generate();
         let handle = id.handle();
         let json = encode(session)?;
-        let expires_at = session.created_at + self.absolute.as_secs() as i64;
         self.sql
-            .index_session(&handle.0, &session.account_id, self.clock.now(), expires_at)
+            .index_session(&handle.0, &session.account_id, self.clock.now(), self.stale_before())
             .await?;
         self.kv.set_ex(&keys::session(&handle.0), &json, self.idle).await?;
         Ok(id)
     }
 
     /// The live session for `id`, sliding its idle expiry: one round trip.
-    /// A session past its absolute lifetime is deleted and reported absent.
+    /// A session past its absolute lifetime is deleted and reported absent
+    /// (its index row stays, for the refresh tokens started under it).
     pub async fn get(&self, id: &SessionId) -> Result<Option<(SessionHandle, Session)>, store::Error> {
         let handle = id.handle();
         let Some(json) = self.kv.get_touch(&keys::session(&handle.0), self.idle).await? else {
@@ -221,15 +240,16 @@ impl SessionStore {
         }
     }
 
+    /// Ends one session. Its index row stays: "end every session" later
+    /// still revokes whatever refresh tokens were started under it.
     pub async fn delete(&self, handle: &SessionHandle) -> Result<(), store::Error> {
-        self.kv.del(&[keys::session(&handle.0)]).await?;
-        self.sql.unindex_sessions(std::slice::from_ref(&handle.0)).await
+        self.kv.del(&[keys::session(&handle.0)]).await
     }
 
     /// The handles indexed for an account: the SQL rows, plus members of
     /// the per-account set that earlier releases kept in Redis.
-    async fn indexed(&self, account_id: &str, now: i64) -> Result<Vec<String>, store::Error> {
-        let mut handles = self.sql.indexed_sessions(account_id, now).await?;
+    async fn indexed(&self, account_id: &str) -> Result<Vec<String>, store::Error> {
+        let mut handles = self.sql.indexed_sessions(account_id, self.stale_before()).await?;
         for h in self.kv.set_members(&keys::legacy_account_sessions(account_id)).await? {
             if !handles.contains(&h) {
                 handles.push(h);
@@ -238,34 +258,33 @@ impl SessionStore {
         Ok(handles)
     }
 
-    /// Ends every session of an account; returns the handles that were
-    /// indexed (live or not: ending is idempotent).
+    /// Ends every session of an account. Returns every handle indexed, live
+    /// or idled out, so the caller can revoke the refresh tokens started
+    /// under each.
     pub async fn delete_all_for_account(&self, account_id: &str) -> Result<Vec<SessionHandle>, store::Error> {
-        let handles = self.indexed(account_id, self.clock.now()).await?;
+        let handles = self.indexed(account_id).await?;
         let mut doomed: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
         doomed.push(keys::legacy_account_sessions(account_id));
         self.kv.del(&doomed).await?;
-        // Rows are removed after the sessions: a failure in between leaves
-        // rows for sessions that are gone, never a session without a row.
-        self.sql.unindex_account_sessions(account_id).await?;
+        // Exactly the rows read, after their sessions: a login racing this
+        // keeps its row, and a failure in between leaves rows for sessions
+        // that are gone, never a session without a row.
+        self.sql.unindex_sessions(&handles).await?;
         Ok(handles.into_iter().map(SessionHandle).collect())
     }
 
-    /// The account's live sessions. Rows whose session has expired are
-    /// dropped on the way.
+    /// The account's live sessions (in Redis, within the absolute
+    /// lifetime). Reads only: rows of sessions that are gone stay indexed.
     pub async fn live_for_account(&self, account_id: &str) -> Result<Vec<(SessionHandle, Session)>, store::Error> {
         let now = self.clock.now();
         let mut out = Vec::new();
-        let mut gone = Vec::new();
-        for h in self.indexed(account_id, now).await? {
+        for h in self.indexed(account_id).await? {
             let handle = SessionHandle(h);
-            match self.get_by_handle(&handle).await? {
-                Some(s) if !self.expired(&s, now) => out.push((handle, s)),
-                _ => gone.push(handle.0),
+            if let Some(s) = self.get_by_handle(&handle).await?
+                && !self.expired(&s, now)
+            {
+                out.push((handle, s));
             }
-        }
-        if !gone.is_empty() {
-            self.sql.unindex_sessions(&gone).await?;
         }
         Ok(out)
     }

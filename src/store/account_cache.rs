@@ -1,5 +1,6 @@
 //! A short-lived copy of accounts with their memberships, as the token
-//! endpoints read them on every refresh and userinfo call.
+//! endpoints read them on every refresh and userinfo call (and nothing
+//! else: logins and administration read the database).
 //!
 //! Each SQLite query is a hand-off to the connection's worker thread, and
 //! those hand-offs dominated the refresh and userinfo profiles. The cache
@@ -21,11 +22,22 @@ pub type Entry = (AccountRecord, Vec<MembershipRecord>);
 /// Entries kept at most; past it, expired entries go, then everything.
 const CAPACITY: usize = 50_000;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AccountCache {
     ttl: Duration,
     generation: AtomicU64,
     entries: Mutex<HashMap<String, (Instant, Entry)>>,
+}
+
+/// Counts only: the entries hold email addresses and password hashes.
+impl std::fmt::Debug for AccountCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        f.debug_struct("AccountCache")
+            .field("ttl", &self.ttl)
+            .field("entries", &n)
+            .finish()
+    }
 }
 
 impl AccountCache {

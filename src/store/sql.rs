@@ -42,8 +42,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct Sql {
     pub(super) pool: SqlitePool,
-    /// Off unless `with_account_cache` is called (the command line reads
-    /// fresh every time).
+    /// Off unless `with_account_cache` is called; read only by
+    /// `account_for_tokens`.
     pub(super) accounts: Arc<AccountCache>,
 }
 
@@ -324,22 +324,25 @@ impl Sql {
     /// read this on every request, and each query to SQLite is a hand-off
     /// to its worker thread (the profile of userinfo showed those waits
     /// dominating).
-    pub async fn account_with_memberships(
-        &self,
-        id: &str,
-    ) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {
+    ///
+    /// What the token endpoints (refresh, userinfo) read, through the
+    /// account cache. Logins and administration read `account_with_memberships`
+    /// instead: a login must not go ahead on a copy up to a TTL old (a
+    /// session it created would outlive a disable made elsewhere).
+    pub async fn account_for_tokens(&self, id: &str) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {
         if let Some(hit) = self.accounts.get(id) {
             return Ok(Some(hit));
         }
         let generation = self.accounts.generation();
-        let found = self.read_account_with_memberships(id).await?;
+        let found = self.account_with_memberships(id).await?;
         if let Some(entry) = &found {
             self.accounts.put(id, entry, generation);
         }
         Ok(found)
     }
 
-    async fn read_account_with_memberships(
+    /// An account and its memberships, read from the database.
+    pub async fn account_with_memberships(
         &self,
         id: &str,
     ) -> Result<Option<(AccountRecord, Vec<MembershipRecord>)>, Error> {

@@ -3,6 +3,7 @@
 
 use crate::support::app::*;
 use crate::support::browser::{Browser, Page};
+use crate::support::redis;
 use crate::support::rp::Rp;
 use crate::support::sinks::{SmtpSink, code_in};
 use crate::support::{authorize_url, pkce};
@@ -67,9 +68,18 @@ async fn a_reset_by_email_code_unlocks_ends_every_session_and_reveals_no_account
     let app = TestApp::spawn_with(&ws, &email_extra(&smtp)).await;
     app.provider_account("forgetful").await;
 
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    // An earlier sign-in whose session has idled out of Redis; its portal
+    // still holds a refresh token. (The login below lists the account's
+    // live sessions, which must not forget this one.)
+    let idle = Browser::new();
+    let idle_login = rp.login(&app, &idle, "forgetful", PASSWORD).await;
+    let idle_sid = idle.cookie(&app, "gatehouse_session").unwrap();
+    let idle_key = format!("{}session:{}", ws.prefix, gatehouse::crypto::token_digest(&idle_sid));
+    assert!(redis::shared().cmd(&["DEL", &idle_key]).starts_with(":1"));
+
     // Elsewhere the account is signed in, with a portal refresh token.
     let elsewhere = Browser::new();
-    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
     let login = rp.login(&app, &elsewhere, "forgetful", PASSWORD).await;
     assert_eq!(elsewhere.get(&app.url("/account/security")).await.status, 200);
 
@@ -165,11 +175,16 @@ async fn a_reset_by_email_code_unlocks_ends_every_session_and_reveals_no_account
         rp.refresh(&app, &login.refresh_token).await.unwrap_err(),
         "invalid_grant"
     );
+    // So is the one started under the session that had idled out.
+    assert_eq!(
+        rp.refresh(&app, &idle_login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
     let events = app.recent_events().await;
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "password_reset" && e.detail.contains("\"sessions_ended\":1")),
+            .any(|e| e.kind == "password_reset" && e.detail.contains("\"sessions_ended\":2")),
         "{events:?}"
     );
 

@@ -386,7 +386,11 @@ async fn an_account_disabled_elsewhere_stops_refresh_and_userinfo_within_the_cac
 #[tokio::test]
 async fn a_change_in_the_running_gateway_skips_the_cache() {
     let ws = Workspace::new();
-    let app = TestApp::spawn(&ws).await;
+    // A long TTL, so only the invalidation can explain a fresh answer.
+    let bound = TestApp::bind().await;
+    let mut cfg = ws.config(bound.port, "");
+    cfg.store.account_cache = std::time::Duration::from_secs(60);
+    let app = TestApp::start_config(bound, cfg).await;
     let account = app.provider_account("cached.roles").await;
     let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
     let login = rp.login(&app, &Browser::new(), "cached.roles", PASSWORD).await;

@@ -69,7 +69,7 @@ pub async fn refresh(
         }
         narrower = Some(asked);
     }
-    let account = match p.accounts.by_id(&family.account_id).await? {
+    let account = match p.accounts.for_tokens(&family.account_id).await? {
         Some(a) if a.status == Status::Active => a,
         _ => {
             p.revoke_family(&family.id).await?;
