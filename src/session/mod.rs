@@ -162,6 +162,18 @@ fn decode(json: &str) -> Result<Session, store::Error> {
     Ok(s)
 }
 
+/// A stored session, or `None` (logged without its content) when the
+/// record cannot be read.
+fn readable(json: &str) -> Option<Session> {
+    match decode(json) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            tracing::warn!(bytes = json.len(), "unreadable session record: treated as signed out");
+            None
+        }
+    }
+}
+
 impl SessionStore {
     pub fn new(kv: Kv, sql: Sql, idle: Duration, absolute: Duration, clock: SharedClock) -> Self {
         Self {
@@ -212,7 +224,13 @@ impl SessionStore {
         let Some(json) = self.kv.get_touch(&keys::session(&handle.0), self.idle).await? else {
             return Ok(None);
         };
-        let session = decode(&json)?;
+        let Some(session) = readable(&json) else {
+            // Written by a release that stored another shape (a rollback, a
+            // mixed deploy): the user signs in again rather than every
+            // check failing as if the store were down.
+            self.delete(&handle).await?;
+            return Ok(None);
+        };
         if self.expired(&session, self.clock.now()) {
             self.delete(&handle).await?;
             return Ok(None);
@@ -234,10 +252,11 @@ impl SessionStore {
     }
 
     pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
-        match self.kv.get(&keys::session(&handle.0)).await? {
-            None => Ok(None),
-            Some(json) => decode(&json).map(Some),
-        }
+        Ok(self
+            .kv
+            .get(&keys::session(&handle.0))
+            .await?
+            .and_then(|json| readable(&json)))
     }
 
     /// Ends one session. Its index row stays: "end every session" later

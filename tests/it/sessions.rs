@@ -281,3 +281,20 @@ async fn redis_outage_is_reported_and_recovers_by_itself() {
     assert_eq!(r.status, 303);
     assert!(r.location().starts_with(PORTAL_CALLBACK));
 }
+
+/// A record this release cannot read (written by another release, after a
+/// rollback or in a mixed deploy) signs its holder out; it is not reported
+/// as a store outage.
+#[tokio::test]
+async fn an_unreadable_session_record_signs_out_instead_of_failing() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let sid = "U".repeat(43);
+    let key = format!("{}session:{}", ws.prefix, gatehouse::crypto::token_digest(&sid));
+    redis::shared().cmd(&["SET", &key, r#"{"shape":"from another release"}"#, "EX", "600"]);
+    assert_eq!(verify(&app, Some(&sid)).await.status(), 401);
+    assert!(
+        redis::shared().cmd(&["EXISTS", &key]).starts_with(":0"),
+        "the record is removed"
+    );
+}

@@ -85,6 +85,28 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
             .any(|e| e.kind == "refresh_token_reuse")
     );
 
+    // A refresh token stored by an earlier release names only its family
+    // (no copy of it): the family is read from its own key.
+    let login = rp.login(&app, &Browser::new(), "rotating", PASSWORD).await;
+    let key = format!(
+        "{}refresh:{}",
+        ws.prefix,
+        gatehouse::crypto::token_digest(&login.refresh_token)
+    );
+    let stored: serde_json::Value = serde_json::from_str(
+        redis::shared()
+            .cmd(&["GET", &key])
+            .lines()
+            .nth(1)
+            .expect("a stored refresh record"),
+    )
+    .unwrap();
+    assert!(stored["family"].is_object(), "this release stores the family: {stored}");
+    let old = serde_json::json!({ "family_id": stored["family_id"] }).to_string();
+    redis::shared().cmd(&["SET", &key, &old, "EX", "600"]);
+    let (access, _) = rp.refresh(&app, &login.refresh_token).await.unwrap();
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+
     // Another client cannot use a portal's refresh token.
     let login = rp.login(&app, &Browser::new(), "rotating", PASSWORD).await;
     let other = Rp::confidential(RSA_PORTAL, "rsa-portal-secret-0123456789", RSA_CALLBACK);
