@@ -483,6 +483,19 @@ impl Accounts {
     }
 
     pub async fn create(&self, new: NewAccount, orgs: &[config::Org], actor: &str) -> Result<Account, CreateError> {
+        self.create_in_tin(new, None, orgs, actor).await
+    }
+
+    /// `create`, with the roles limited to one TIN of the organization (an
+    /// invitation that named one): written with the account, in one
+    /// transaction, so the account is never org-wide even for a moment.
+    pub async fn create_in_tin(
+        &self,
+        new: NewAccount,
+        tin: Option<&str>,
+        orgs: &[config::Org],
+        actor: &str,
+    ) -> Result<Account, CreateError> {
         let username = Username::parse(&new.username).map_err(|e| CreateError::Invalid(format!("username: {e}")))?;
         let email = EmailAddress::parse(&new.email).map_err(|e| CreateError::Invalid(format!("email: {e}")))?;
         let phone = new
@@ -537,7 +550,7 @@ impl Accounts {
             vec![MembershipRecord {
                 org_id: org_id.clone(),
                 role: "member".into(),
-                tin: String::new(),
+                tin: tin.unwrap_or_default().to_string(),
             }]
         } else {
             new.roles
@@ -545,7 +558,7 @@ impl Accounts {
                 .map(|r| MembershipRecord {
                     org_id: org_id.clone(),
                     role: r.clone(),
-                    tin: String::new(),
+                    tin: tin.unwrap_or_default().to_string(),
                 })
                 .collect()
         };

@@ -352,24 +352,8 @@ struct Base {
     account_type: AccountType,
     org: Option<String>,
     roles: Vec<String>,
-}
-
-/// An invitation made its account: roles limited to the invitation's TIN,
-/// and the delegation history told.
-async fn accepted(
-    p: &Provider,
-    digest: &str,
-    invited_by: &str,
-    org: &str,
-    account: &crate::accounts::Account,
-) -> Result<(), store::Error> {
-    let tin = p.accounts.sql().invitation(digest).await?.and_then(|i| i.tin);
-    let fresh = p
-        .accounts
-        .by_id(account.id.as_str())
-        .await?
-        .unwrap_or_else(|| account.clone());
-    super::org_admin::invitation_accepted(p, org, invited_by, tin.as_deref(), &fresh).await
+    /// The TIN an invitation limited its roles to.
+    tin: Option<String>,
 }
 
 /// The record or invitation behind an activation; `Ok(Err(why))` when it
@@ -398,6 +382,7 @@ async fn source_of(p: &Provider, a: &Activation) -> Result<Result<(Source, Base)
                 account_type,
                 org: inv.org_id,
                 roles: inv.roles,
+                tin: inv.tin,
             },
         )));
     }
@@ -431,6 +416,7 @@ async fn source_of(p: &Provider, a: &Activation) -> Result<Result<(Source, Base)
             },
             org,
             roles: Vec::new(),
+            tin: None,
         },
     )))
 }
@@ -527,6 +513,7 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
         }
         Err(e) => return Finished::Page(unavailable(p, ctx, e).await),
     };
+    let tin = base.tin.clone();
     let new = NewAccount {
         username: username.trim().to_string(),
         email: base.email.unwrap_or_else(|| email.trim().to_string()),
@@ -546,7 +533,8 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
         Source::Record(_) => "activation".to_string(),
         Source::Invitation { invited_by, .. } => format!("invitation by {invited_by}"),
     };
-    let account = match p.accounts.create(new, &p.cfg.orgs, &actor).await {
+    // The invitation's TIN goes in with the roles, in the same transaction.
+    let account = match p.accounts.create_in_tin(new, tin.as_deref(), &p.cfg.orgs, &actor).await {
         Ok(acc) => acc,
         Err(e) => {
             if let Err(e) = save(p, &digest, &a).await {
@@ -578,8 +566,10 @@ pub async fn finish(p: &Provider, id: &str, browser: &str, choice: &Choice, ctx:
     };
     match linked {
         Ok(true) => {
-            if let (Source::Invitation { digest, invited_by }, Some(org)) = (&source, account.org())
-                && let Err(e) = accepted(p, digest, invited_by, org, &account).await
+            if let (Source::Invitation { invited_by, .. }, Some(org)) = (&source, account.org())
+                // Its roles already carry the invitation's TIN: the history is told.
+                && let Err(e) =
+                    super::org_admin::invitation_accepted(p, org, invited_by, tin.as_deref(), &account).await
             {
                 return Finished::Page(unavailable(p, ctx, e).await);
             }

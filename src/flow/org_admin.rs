@@ -742,8 +742,8 @@ pub async fn resend_invitation(
     Ok(inv.email)
 }
 
-/// An accepted invitation: its roles are limited to its TIN, and the
-/// history says who was invited by whom.
+/// An accepted invitation (the account was created with its roles in the
+/// invitation's TIN): the history says who was invited by whom.
 pub async fn invitation_accepted(
     p: &Provider,
     org_id: &str,
@@ -754,12 +754,6 @@ pub async fn invitation_accepted(
     let Some(org) = p.cfg.org(org_id).cloned() else {
         return Ok(());
     };
-    if let Some(t) = tin {
-        p.accounts
-            .sql()
-            .scope_roles_to_tin(account.id.as_str(), org_id, t)
-            .await?;
-    }
     let m = Managed::operator(org, invited_by);
     for role in account.roles() {
         record(

@@ -115,20 +115,6 @@ impl Sql {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Limits an account's roles in an org to one TIN (an invitation that
-    /// named one).
-    pub async fn scope_roles_to_tin(&self, account_id: &str, org_id: &str, tin: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE memberships SET tin = $1 WHERE account_id = $2 AND org_id = $3 AND tin = ''")
-            .bind(tin)
-            .bind(account_id)
-            .bind(org_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        self.changed(account_id);
-        Ok(())
-    }
-
     /// Records that `roles` of an account were needed (a portal requiring
     /// one of them let the account in).
     pub async fn roles_used(&self, account_id: &str, roles: &[String], at: i64) -> Result<(), Error> {
