@@ -514,6 +514,17 @@ fn account_json(a: &gatehouse::accounts::Account) -> serde_json::Value {
     })
 }
 
+/// Ends every session of an account and revokes the portal token families
+/// started under each, as the running gateway does; returns both counts.
+async fn end_sessions(c: &Components, account_id: &str) -> Result<(usize, usize), gatehouse::store::Error> {
+    let handles = c.sessions.delete_all_for_account(account_id).await?;
+    let mut families = 0;
+    for h in &handles {
+        families += gatehouse::provider::tokens::revoke_session_families(&c.kv, &h.0).await?;
+    }
+    Ok((handles.len(), families))
+}
+
 async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode> {
     match action {
         AccountCmd::Create {
@@ -654,8 +665,12 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                     a.username
                 ),
                 _ => {
-                    let ended = c.sessions.delete_all_for_account(a.id.as_str()).await.map_err(fail)?;
-                    println!("{}: disabled, {} session(s) ended", a.username, ended.len());
+                    let (ended, families) = end_sessions(&c, a.id.as_str()).await.map_err(fail)?;
+                    println!(
+                        "{}: disabled, {ended} session(s) ended, {families} portal token famil{} revoked",
+                        a.username,
+                        if families == 1 { "y" } else { "ies" }
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -679,9 +694,9 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                     "{}: sessions live in the running server's memory: they end at its next restart (remembered devices end now)",
                     a.username
                 );
-                Vec::new()
+                0
             } else {
-                c.sessions.delete_all_for_account(a.id.as_str()).await.map_err(fail)?
+                end_sessions(&c, a.id.as_str()).await.map_err(fail)?.0
             };
             if let Some(org) = a.org() {
                 c.accounts
@@ -702,9 +717,8 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
                     .map_err(fail)?;
             }
             println!(
-                "{}: second factors removed, {} session(s) ended; the next sign-in enrolls again",
-                a.username,
-                ended.len()
+                "{}: second factors removed, {ended} session(s) ended with their portal tokens; the next sign-in enrolls again",
+                a.username
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -14,7 +14,7 @@ use crate::accounts::{Account, Status};
 use crate::audit::{Event, RequestContext};
 use crate::config::Portal;
 use crate::crypto;
-use crate::store::kv::Write;
+use crate::store::kv::{Kv, Write};
 use crate::store::{self, keys};
 
 use super::codes::CodeGrant;
@@ -68,6 +68,31 @@ fn corrupt(e: serde_json::Error) -> store::Error {
 
 fn secs(n: i64) -> std::time::Duration {
     std::time::Duration::from_secs(n.max(1) as u64)
+}
+
+/// Revokes a family: its current refresh token and every access token it
+/// issued. Idempotent. A free function so the command line, which has the
+/// store but no token service, ends tokens the same way.
+pub async fn revoke_family(kv: &Kv, id: &str) -> Result<(), store::Error> {
+    let mut doomed = vec![keys::family(id), keys::family_access(id)];
+    if let Some(j) = kv.get(&keys::family(id)).await? {
+        let f: Family = serde_json::from_str(&j).map_err(corrupt)?;
+        doomed.push(keys::refresh_token(&f.current));
+    }
+    for a in kv.set_members(&keys::family_access(id)).await? {
+        doomed.push(keys::access_token(&a));
+    }
+    kv.del(&doomed).await
+}
+
+/// Revokes every family started under an SSO session; returns how many.
+pub async fn revoke_session_families(kv: &Kv, sid: &str) -> Result<usize, store::Error> {
+    let families = kv.set_members(&keys::session_families(sid)).await?;
+    for f in &families {
+        revoke_family(kv, f).await?;
+    }
+    kv.del(&[keys::session_families(sid)]).await?;
+    Ok(families.len())
 }
 
 impl Provider {
@@ -254,24 +279,12 @@ impl Provider {
     /// Revokes a family: its current refresh token and every access token it
     /// issued. Idempotent.
     pub async fn revoke_family(&self, id: &str) -> Result<(), store::Error> {
-        let mut doomed = vec![keys::family(id), keys::family_access(id)];
-        if let Some(f) = self.family(id).await? {
-            doomed.push(keys::refresh_token(&f.current));
-        }
-        for a in self.kv.set_members(&keys::family_access(id)).await? {
-            doomed.push(keys::access_token(&a));
-        }
-        self.kv.del(&doomed).await
+        revoke_family(&self.kv, id).await
     }
 
     /// Revokes every family started under an SSO session (logout).
     pub async fn revoke_session_families(&self, sid: &str) -> Result<usize, store::Error> {
-        let families = self.kv.set_members(&keys::session_families(sid)).await?;
-        for f in &families {
-            self.revoke_family(f).await?;
-        }
-        self.kv.del(&[keys::session_families(sid)]).await?;
-        Ok(families.len())
+        revoke_session_families(&self.kv, sid).await
     }
 
     /// Consumes a refresh token, leaving its "used" marker: the family id,

@@ -471,3 +471,37 @@ async fn a_guarded_batch_writes_nothing_once_its_guard_is_gone() {
     assert!(mem.write_all_if_exists("family", &writes).await.unwrap());
     assert_eq!(mem.get("next").await.unwrap().as_deref(), Some("successor"));
 }
+
+/// `gatehouse account reset-mfa` from the command line (a lost phone) ends
+/// the account's sessions and the portal tokens started under them, as the
+/// console does: the account stays active, so nothing else would.
+#[tokio::test]
+async fn a_reset_from_the_command_line_revokes_the_portal_tokens_too() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    app.provider_account("lost.phone").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "lost.phone", PASSWORD).await;
+    assert_eq!(userinfo_status(&app, &login.access_token).await, 200);
+
+    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
+    let cfg = ws.dir.path().join("cli.toml");
+    std::fs::write(&cfg, ws.config_text(port, "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["account", "-c"])
+        .arg(&cfg)
+        .args(["reset-mfa", "lost.phone", "--reason", "phone lost"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 session(s) ended"), "{stdout}");
+
+    assert_eq!(
+        rp.refresh(&app, &login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
+    assert_eq!(userinfo_status(&app, &login.access_token).await, 401);
+}
