@@ -72,19 +72,27 @@ pub async fn reauthenticate(
         .await);
     };
     match p.accounts.authenticate(&username, password).await {
-        Ok(_) => {
-            if let Err(e) = p.sessions.reauthenticated(&v.handle, &v.session, p.clock.now()).await {
-                return Err(fail(
-                    p,
-                    ctx,
-                    FailureCode::ServiceUnavailable,
-                    Some(&v.account),
-                    &e.to_string(),
-                )
-                .await);
-            }
-            Ok(())
-        }
+        Ok(_) => match p.sessions.reauthenticated(&v.handle, p.clock.now()).await {
+            Ok(true) => Ok(()),
+            // Ended while the password was checked (an admin, another
+            // device's "sign out everywhere"): it stays ended.
+            Ok(false) => Err(fail(
+                p,
+                ctx,
+                FailureCode::SessionRequired,
+                Some(&v.account),
+                "session ended during re-authentication",
+            )
+            .await),
+            Err(e) => Err(fail(
+                p,
+                ctx,
+                FailureCode::ServiceUnavailable,
+                Some(&v.account),
+                &e.to_string(),
+            )
+            .await),
+        },
         Err(crate::accounts::AuthError::Locked { until, .. }) => Err(fail(
             p,
             ctx,

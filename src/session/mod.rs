@@ -239,16 +239,37 @@ impl SessionStore {
     }
 
     /// Records a fresh authentication (re-authentication before sensitive
-    /// changes) without changing the session id.
-    pub async fn reauthenticated(
+    /// changes) without changing the session id. The stored record is
+    /// changed in place (`update`): a role change or an "end every session"
+    /// landing meanwhile is kept, never written over.
+    pub async fn reauthenticated(&self, handle: &SessionHandle, now: i64) -> Result<bool, store::Error> {
+        self.update(handle, Some(self.idle), |s| s.auth_time = now).await
+    }
+
+    /// Applies `change` to the stored session with compare-and-set, a few
+    /// times if another writer got in between. `false`: the session is gone
+    /// (ended, expired), and nothing was written. `ttl`: a new idle expiry,
+    /// or `None` to keep the remaining one.
+    async fn update(
         &self,
         handle: &SessionHandle,
-        session: &Session,
-        now: i64,
-    ) -> Result<(), store::Error> {
-        let mut s = session.clone();
-        s.auth_time = now;
-        self.kv.set_ex(&keys::session(&handle.0), &encode(&s)?, self.idle).await
+        ttl: Option<Duration>,
+        change: impl Fn(&mut Session),
+    ) -> Result<bool, store::Error> {
+        let key = keys::session(&handle.0);
+        for _ in 0..5 {
+            let Some(json) = self.kv.get(&key).await? else {
+                return Ok(false);
+            };
+            let Some(mut s) = readable(&json) else { return Ok(false) };
+            change(&mut s);
+            if self.kv.replace_if_unchanged(&key, &json, &encode(&s)?, ttl).await? {
+                return Ok(true);
+            }
+        }
+        Err(store::Error::Conflict(
+            "the session kept changing while it was updated".into(),
+        ))
     }
 
     pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
@@ -310,7 +331,9 @@ impl SessionStore {
 
     /// Rewrites the roles of every live session of an account (after a
     /// grant or revocation) to `roles` plus what the session's IdP asserted,
-    /// keeping each session's remaining idle time.
+    /// keeping each session's remaining idle time. Each rewrite is a
+    /// compare-and-set: a re-authentication racing it cannot put the old
+    /// roles back.
     pub async fn set_roles(
         &self,
         account_id: &str,
@@ -318,18 +341,17 @@ impl SessionStore {
         tin_roles: &[String],
     ) -> Result<usize, store::Error> {
         let mut n = 0;
-        for (handle, mut s) in self.live_for_account(account_id).await? {
-            let key = keys::session(&handle.0);
-            let Some(left) = self.kv.ttl(&key).await? else { continue };
-            let mut all: Vec<String> = roles.iter().chain(s.upstream_roles.iter()).cloned().collect();
-            all.sort();
-            all.dedup();
-            s.roles = all;
-            s.tin_roles = tin_roles.to_vec();
-            self.kv
-                .set_ex(&key, &encode(&s)?, Duration::from_secs(left.max(1) as u64))
+        for (handle, _) in self.live_for_account(account_id).await? {
+            let changed = self
+                .update(&handle, None, |s| {
+                    let mut all: Vec<String> = roles.iter().chain(s.upstream_roles.iter()).cloned().collect();
+                    all.sort();
+                    all.dedup();
+                    s.roles = all;
+                    s.tin_roles = tin_roles.to_vec();
+                })
                 .await?;
-            n += 1;
+            n += usize::from(changed);
         }
         Ok(n)
     }

@@ -64,6 +64,17 @@ static CONSUME_LEAVING_MARKER: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// Compare-and-set: KEYS[1] becomes ARGV[2] only while it still holds
+/// ARGV[1]; ARGV[3] is the new TTL in seconds, or 0 to keep the current one.
+static REPLACE_IF_UNCHANGED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end \
+         if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') \
+         else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end \
+         return 1",
+    )
+});
+
 /// KEYS[1] the guard, then one key per write; ARGV three per write: kind
 /// (`s` set, `a` set-add), value or member, TTL in seconds.
 static GUARDED_WRITE: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -229,6 +240,48 @@ impl Kv {
                     }
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// Replaces `key`'s value only while it still is `expected` (nothing
+    /// changed it, nothing deleted it since it was read); `false` otherwise.
+    /// `ttl`: a new expiry, or `None` to keep the remaining one.
+    pub async fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<bool, Error> {
+        let key = self.k(key);
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                let done: i64 = REPLACE_IF_UNCHANGED
+                    .key(&key)
+                    .arg(expected)
+                    .arg(value)
+                    .arg(ttl.map_or(0, ttl_secs))
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(done == 1)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                if m.get(&key).and_then(Slot::as_str).as_deref() != Some(expected) {
+                    return Ok(false);
+                }
+                match ttl {
+                    Some(ttl) => m.put(key, Slot::Str(value.to_string()), ttl),
+                    None => {
+                        if let Some((slot, _)) = m.entries.get_mut(&key) {
+                            *slot = Slot::Str(value.to_string());
+                        }
+                    }
+                }
+                Ok(true)
             }
         }
     }

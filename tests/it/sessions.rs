@@ -298,3 +298,56 @@ async fn an_unreadable_session_record_signs_out_instead_of_failing() {
         "the record is removed"
     );
 }
+
+/// A re-authentication that finishes after every session of the account was
+/// ended (an admin, "sign out everywhere") does not bring its session back,
+/// and one that follows a role change keeps the new roles.
+#[tokio::test]
+async fn a_reauthentication_never_writes_over_an_ended_or_changed_session() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let account = app.provider_account("racing.reauth").await;
+    let b = Browser::new();
+    let (_, challenge) = pkce();
+    b.login(
+        &app,
+        &authorize_url(&app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
+        "racing.reauth",
+        PASSWORD,
+    )
+    .await;
+    let sid = b.cookie(&app, "gatehouse_session").unwrap();
+    let id = gatehouse::session::SessionId::parse(&sid).unwrap();
+    let sessions = &app.state.provider.sessions;
+    let (handle, before) = sessions.get(&id).await.unwrap().unwrap();
+
+    // Roles change while the user types their password; the re-authentication
+    // lands after and keeps them.
+    sessions
+        .set_roles(account.id.as_str(), &["billing".to_string()], &[])
+        .await
+        .unwrap();
+    app.clock.advance(60);
+    assert!(
+        sessions
+            .reauthenticated(&handle, app.clock.now_for_test())
+            .await
+            .unwrap()
+    );
+    let (_, after) = sessions.get(&id).await.unwrap().unwrap();
+    assert_eq!(after.roles, ["billing"]);
+    assert_eq!(after.auth_time, before.auth_time + 60);
+
+    // Every session ended; a re-authentication finishing afterwards is told
+    // so, and writes nothing.
+    sessions.delete_all_for_account(account.id.as_str()).await.unwrap();
+    assert!(
+        !sessions
+            .reauthenticated(&handle, app.clock.now_for_test())
+            .await
+            .unwrap()
+    );
+    assert_eq!(verify(&app, Some(&sid)).await.status(), 401);
+    let key = format!("{}session:{}", ws.prefix, handle.0);
+    assert!(redis::shared().cmd(&["EXISTS", &key]).starts_with(":0"));
+}

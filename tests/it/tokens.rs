@@ -505,3 +505,36 @@ async fn a_reset_from_the_command_line_revokes_the_portal_tokens_too() {
     );
     assert_eq!(userinfo_status(&app, &login.access_token).await, 401);
 }
+
+/// Compare-and-set, the primitive behind every in-place session change.
+#[tokio::test]
+async fn replace_if_unchanged_writes_only_over_what_was_read() {
+    use gatehouse::store::kv::Kv;
+    let prefix = format!(
+        "cas-{}:",
+        gatehouse::crypto::hex(&gatehouse::crypto::random_bytes::<6>())
+    );
+    let redis_kv = Kv::redis(&redis::shared().url(), &prefix, std::time::Duration::from_secs(5)).unwrap();
+    for kv in [redis_kv, Kv::memory("m:")] {
+        let ttl = std::time::Duration::from_secs(300);
+        assert!(
+            !kv.replace_if_unchanged("k", "a", "b", None).await.unwrap(),
+            "absent: nothing written"
+        );
+        assert_eq!(kv.get("k").await.unwrap(), None, "{}", kv.backend_name());
+        kv.set_ex("k", "a", ttl).await.unwrap();
+        assert!(!kv.replace_if_unchanged("k", "stale", "b", None).await.unwrap());
+        assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("a"));
+        assert!(kv.replace_if_unchanged("k", "a", "b", None).await.unwrap());
+        assert_eq!(kv.get("k").await.unwrap().as_deref(), Some("b"));
+        let left = kv.ttl("k").await.unwrap().unwrap();
+        assert!((290..=300).contains(&left), "the TTL is kept: {left}");
+        assert!(
+            kv.replace_if_unchanged("k", "b", "c", Some(std::time::Duration::from_secs(30)))
+                .await
+                .unwrap()
+        );
+        let left = kv.ttl("k").await.unwrap().unwrap();
+        assert!((1..=30).contains(&left), "a new TTL: {left}");
+    }
+}
