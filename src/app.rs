@@ -110,7 +110,11 @@ impl Components {
             cfg.session.absolute_timeout,
             clock.clone(),
         )
-        .with_token_lifetime(cfg.tokens.refresh_token_lifetime);
+        // A code redeemed at the session's last moment starts a family
+        // that lives a refresh lifetime, and its last access token beyond.
+        .with_token_lifetime(
+            cfg.tokens.code_lifetime + cfg.tokens.refresh_token_lifetime + cfg.tokens.access_token_lifetime,
+        );
         let audit = Audit::new(sql.clone(), clock.clone());
         Ok(Self {
             cfg,

@@ -515,14 +515,19 @@ fn account_json(a: &gatehouse::accounts::Account) -> serde_json::Value {
 }
 
 /// Ends every session of an account and revokes the portal token families
-/// started under each, as the running gateway does; returns both counts.
-async fn end_sessions(c: &Components, account_id: &str) -> Result<(usize, usize), gatehouse::store::Error> {
-    let handles = c.sessions.delete_all_for_account(account_id).await?;
-    let mut families = 0;
-    for h in &handles {
-        families += gatehouse::provider::tokens::revoke_session_families(&c.kv, &h.0).await?;
+/// started under each, as the running gateway does. Tokens that could not
+/// be revoked make it an error: running the command again retries them.
+async fn end_sessions(c: &Components, account_id: &str) -> Result<(usize, usize), ExitCode> {
+    let ended = gatehouse::provider::tokens::end_every_session(&c.kv, &c.sessions, account_id)
+        .await
+        .map_err(fail)?;
+    if ended.unrevoked > 0 {
+        return Err(fail(format!(
+            "{} session(s) ended, but the portal tokens of {} could not be revoked: run the command again",
+            ended.sessions, ended.unrevoked
+        )));
     }
-    Ok((handles.len(), families))
+    Ok((ended.sessions, ended.families))
 }
 
 async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode> {
@@ -661,11 +666,11 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
             c.accounts.set_status(&a.id, Status::Disabled).await.map_err(fail)?;
             match c.kv.backend_name() {
                 "memory" => println!(
-                    "{}: disabled. Sessions live in the running server's memory: they end at its next restart, and no new login or token is granted.",
+                    "{}: disabled. Sessions and portal tokens live in the running server's memory: no new login is granted, refresh and userinfo stop within `store.account_cache`, and the sessions end at its next restart.",
                     a.username
                 ),
                 _ => {
-                    let (ended, families) = end_sessions(&c, a.id.as_str()).await.map_err(fail)?;
+                    let (ended, families) = end_sessions(&c, a.id.as_str()).await?;
                     println!(
                         "{}: disabled, {ended} session(s) ended, {families} portal token famil{} revoked",
                         a.username,
@@ -691,12 +696,12 @@ async fn account(c: Components, action: AccountCmd) -> Result<ExitCode, ExitCode
             // must not drop the index rows the server will need to.
             let ended = if c.kv.backend_name() == "memory" {
                 println!(
-                    "{}: sessions live in the running server's memory: they end at its next restart (remembered devices end now)",
+                    "{}: sessions and portal tokens live in the running server's memory: end them from the console (people page) or restart it (remembered devices end now)",
                     a.username
                 );
                 0
             } else {
-                end_sessions(&c, a.id.as_str()).await.map_err(fail)?.0
+                end_sessions(&c, a.id.as_str()).await?.0
             };
             if let Some(org) = a.org() {
                 c.accounts

@@ -441,13 +441,7 @@ async fn change_role(
 
 /// Ends every session of an account and the refresh tokens they produced.
 async fn end_sessions(p: &Provider, account_id: &str) -> Result<usize, crate::store::Error> {
-    let handles = p.sessions.delete_all_for_account(account_id).await?;
-    for h in &handles {
-        if let Err(e) = p.revoke_session_families(&h.0).await {
-            log_store_error(&e);
-        }
-    }
-    Ok(handles.len())
+    Ok(p.end_every_session(account_id).await?.sessions)
 }
 
 /// Disables (or with `enable`, re-enables) a member; disabling ends their

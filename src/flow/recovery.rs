@@ -22,7 +22,7 @@ use crate::provider::Provider;
 use crate::store::{self, keys};
 
 use super::login::binding_of;
-use super::{Failure, log_store_error, unavailable};
+use super::{Failure, unavailable};
 
 /// How long a reset code is good for.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -395,26 +395,23 @@ pub async fn reset(
     }
     // Every session ends and its refresh tokens die: whoever knew the old
     // password is out.
-    let handles = match p.sessions.delete_all_for_account(account.id.as_str()).await {
-        Ok(h) => h,
+    let ended = match p.end_every_session(account.id.as_str()).await {
+        Ok(ended) => ended,
         Err(e) => return Reseted::Page(unavailable(p, ctx, e).await),
     };
-    for h in &handles {
-        if let Err(e) = p.revoke_session_families(&h.0).await {
-            log_store_error(&e);
-        }
-    }
     p.audit
         .record(
             Event::new("password_reset")
                 .account(account.id.as_str())
                 .username(account.username.clone())
-                .detail("sessions_ended", handles.len()),
+                .detail("sessions_ended", ended.sessions)
+                .detail("token_families_revoked", ended.families)
+                .detail("token_families_unrevoked", ended.unrevoked),
             ctx,
         )
         .await;
     Reseted::Done {
         tx: reset.tx,
-        sessions_ended: handles.len(),
+        sessions_ended: ended.sessions,
     }
 }

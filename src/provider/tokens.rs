@@ -95,7 +95,49 @@ pub async fn revoke_session_families(kv: &Kv, sid: &str) -> Result<usize, store:
     Ok(families.len())
 }
 
+/// What ending every session of an account did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Sessions that were live (in the store) and are now gone.
+    pub sessions: usize,
+    /// Portal refresh-token families revoked with them.
+    pub families: usize,
+    /// Sessions whose tokens could not be revoked (the store failed); ending
+    /// again retries them.
+    pub unrevoked: usize,
+}
+
+/// Ends every session of an account, and revokes the portal tokens started
+/// under each, including sessions that idled out earlier: the one way the
+/// gateway and the command line do "whoever was signed in is out".
+pub async fn end_every_session(
+    kv: &Kv,
+    sessions: &crate::session::SessionStore,
+    account_id: &str,
+) -> Result<Ended, store::Error> {
+    let (live, handles) = sessions.delete_all_for_account(account_id).await?;
+    let mut ended = Ended {
+        sessions: live,
+        ..Ended::default()
+    };
+    for h in &handles {
+        match revoke_session_families(kv, &h.0).await {
+            Ok(n) => ended.families += n,
+            Err(e) => {
+                tracing::error!(error = %e, "revoking the portal tokens of an ended session failed");
+                ended.unrevoked += 1;
+            }
+        }
+    }
+    Ok(ended)
+}
+
 impl Provider {
+    /// Ends every session of an account and the tokens started under them.
+    pub async fn end_every_session(&self, account_id: &str) -> Result<Ended, store::Error> {
+        end_every_session(&self.kv, &self.sessions, account_id).await
+    }
+
     /// Claims for ID tokens and userinfo, read fresh from the account so role
     /// changes show in the next token.
     pub fn identity_claims(account: &Account, upstream_roles: &[String]) -> serde_json::Map<String, Value> {

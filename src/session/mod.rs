@@ -12,8 +12,8 @@
 //! the session, so every live session is indexed. A row outlives its
 //! session: the refresh tokens a portal got under it may still be live (a
 //! session idles out of Redis in 30 minutes, its tokens last 12 hours), and
-//! "end every session" must revoke them. Rows go when every session of the
-//! account is ended, or once past `index_retention`.
+//! "end every session" must revoke them. Rows go once past the retention
+//! (`with_token_lifetime`).
 
 use std::time::Duration;
 
@@ -186,8 +186,8 @@ impl SessionStore {
         }
     }
 
-    /// Keeps index rows for `absolute` + `tokens` (the refresh-token
-    /// lifetime): a family can be started at the end of a session's life.
+    /// Keeps index rows for `absolute` + `tokens` (how long the portal
+    /// tokens started under a session can outlive it).
     pub fn with_token_lifetime(mut self, tokens: Duration) -> Self {
         self.retention = self.absolute + tokens;
         self
@@ -267,9 +267,7 @@ impl SessionStore {
                 return Ok(true);
             }
         }
-        Err(store::Error::Conflict(
-            "the session kept changing while it was updated".into(),
-        ))
+        Err(store::Error::Contended)
     }
 
     pub async fn get_by_handle(&self, handle: &SessionHandle) -> Result<Option<Session>, store::Error> {
@@ -298,35 +296,38 @@ impl SessionStore {
         Ok(handles)
     }
 
-    /// Ends every session of an account. Returns every handle indexed, live
-    /// or idled out, so the caller can revoke the refresh tokens started
-    /// under each.
-    pub async fn delete_all_for_account(&self, account_id: &str) -> Result<Vec<SessionHandle>, store::Error> {
+    /// Ends every session of an account. Returns how many were live, and
+    /// every handle indexed (live, idled out or ended before) so the caller
+    /// can revoke the refresh tokens started under each. The rows stay
+    /// (retention ages them out): ending again reaches the same sessions,
+    /// so a revocation that failed can be retried, and a login racing this
+    /// keeps its row.
+    pub async fn delete_all_for_account(&self, account_id: &str) -> Result<(usize, Vec<SessionHandle>), store::Error> {
         let handles = self.indexed(account_id).await?;
         let mut doomed: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
+        let live = self.kv.del_counting(&doomed).await?;
+        doomed.clear();
         doomed.push(keys::legacy_account_sessions(account_id));
         self.kv.del(&doomed).await?;
-        // Exactly the rows read, after their sessions: a login racing this
-        // keeps its row, and a failure in between leaves rows for sessions
-        // that are gone, never a session without a row.
-        self.sql.unindex_sessions(&handles).await?;
-        Ok(handles.into_iter().map(SessionHandle).collect())
+        Ok((live, handles.into_iter().map(SessionHandle).collect()))
     }
 
     /// The account's live sessions (in Redis, within the absolute
     /// lifetime). Reads only: rows of sessions that are gone stay indexed.
     pub async fn live_for_account(&self, account_id: &str) -> Result<Vec<(SessionHandle, Session)>, store::Error> {
         let now = self.clock.now();
-        let mut out = Vec::new();
-        for h in self.indexed(account_id).await? {
-            let handle = SessionHandle(h);
-            if let Some(s) = self.get_by_handle(&handle).await?
-                && !self.expired(&s, now)
-            {
-                out.push((handle, s));
-            }
-        }
-        Ok(out)
+        let handles = self.indexed(account_id).await?;
+        let keys: Vec<String> = handles.iter().map(|h| keys::session(h)).collect();
+        // One round trip however many rows the account has.
+        let records = self.kv.get_many(&keys).await?;
+        Ok(handles
+            .into_iter()
+            .zip(records)
+            .filter_map(|(h, json)| {
+                let s = readable(&json?)?;
+                (!self.expired(&s, now)).then_some((SessionHandle(h), s))
+            })
+            .collect())
     }
 
     /// Rewrites the roles of every live session of an account (after a
@@ -341,6 +342,7 @@ impl SessionStore {
         tin_roles: &[String],
     ) -> Result<usize, store::Error> {
         let mut n = 0;
+        let mut failed = None;
         for (handle, _) in self.live_for_account(account_id).await? {
             let changed = self
                 .update(&handle, None, |s| {
@@ -350,10 +352,22 @@ impl SessionStore {
                     s.roles = all;
                     s.tin_roles = tin_roles.to_vec();
                 })
-                .await?;
-            n += usize::from(changed);
+                .await;
+            match changed {
+                Ok(changed) => n += usize::from(changed),
+                // A session whose roles could not be rewritten is ended (the
+                // safe way to fail: its holder signs in again and gets the
+                // new roles); the others are still rewritten.
+                Err(e) => {
+                    let _ = self.delete(&handle).await;
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(n)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     pub async fn count_for_account(&self, account_id: &str) -> Result<usize, store::Error> {

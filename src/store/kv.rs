@@ -402,22 +402,46 @@ impl Kv {
     }
 
     pub async fn del(&self, keys: &[String]) -> Result<(), Error> {
+        self.del_counting(keys).await.map(|_| ())
+    }
+
+    /// `del`, returning how many of the keys existed.
+    pub async fn del_counting(&self, keys: &[String]) -> Result<usize, Error> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let keys: Vec<String> = keys.iter().map(|k| self.k(k)).collect();
         match &self.backend {
             Backend::Redis(c) => {
                 let mut c = c.clone();
-                let _: () = c.del(keys).await.map_err(unavailable)?;
-                Ok(())
+                let n: usize = c.del(keys).await.map_err(unavailable)?;
+                Ok(n)
             }
             Backend::Memory(m) => {
                 let mut m = m.lock().await;
-                for k in keys {
-                    m.remove(&k);
-                }
-                Ok(())
+                Ok(keys.iter().filter(|k| m.remove(k).is_some()).count())
+            }
+        }
+    }
+
+    /// Several values in one round trip (MGET), in the order asked.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.k(k)).collect();
+        match &self.backend {
+            Backend::Redis(c) => {
+                let mut c = c.clone();
+                redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(unavailable)
+            }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                Ok(keys.iter().map(|k| m.get(k).and_then(Slot::as_str)).collect())
             }
         }
     }

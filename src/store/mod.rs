@@ -31,4 +31,6 @@ pub enum Error {
     Corrupt(String),
     #[error("already exists: {0}")]
     Conflict(String),
+    #[error("the record kept changing while it was being updated")]
+    Contended,
 }

@@ -48,20 +48,4 @@ impl Sql {
         .map_err(db)?;
         rows.iter().map(|r| r.try_get("handle").map_err(db)).collect()
     }
-
-    /// Removes exactly these rows (a session created meanwhile keeps its).
-    pub async fn unindex_sessions(&self, handles: &[String]) -> Result<(), Error> {
-        if handles.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        for h in handles {
-            sqlx::query("DELETE FROM session_index WHERE handle = $1")
-                .bind(h)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)
-    }
 }

@@ -194,7 +194,7 @@ impl Sql {
         Ok(sql)
     }
 
-    /// Keeps accounts read by `account_with_memberships` for `ttl` (see
+    /// Keeps accounts read by `account_for_tokens` for `ttl` (see
     /// `account_cache`).
     pub fn with_account_cache(mut self, ttl: Duration) -> Self {
         self.accounts = Arc::new(AccountCache::new(ttl));

@@ -182,9 +182,9 @@ async fn a_reset_by_email_code_unlocks_ends_every_session_and_reveals_no_account
     );
     let events = app.recent_events().await;
     assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "password_reset" && e.detail.contains("\"sessions_ended\":2")),
+        events.iter().any(|e| e.kind == "password_reset"
+            && e.detail.contains("\"sessions_ended\":1")
+            && e.detail.contains("\"token_families_revoked\":2")),
         "{events:?}"
     );
 

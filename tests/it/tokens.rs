@@ -538,3 +538,20 @@ async fn replace_if_unchanged_writes_only_over_what_was_read() {
         assert!((1..=30).contains(&left), "a new TTL: {left}");
     }
 }
+
+/// A code issued just before every session of the account was ended (a
+/// password reset elsewhere, an admin) is worthless: redeeming it would
+/// start a token family that the reset never saw.
+#[tokio::test]
+async fn a_code_from_a_sign_in_that_has_since_ended_is_refused() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let account = app.provider_account("ended.meanwhile").await;
+    let (code, verifier) = code_for(&app, &Browser::new(), "ended.meanwhile").await;
+    let ended = app.state.provider.end_every_session(account.id.as_str()).await.unwrap();
+    assert_eq!(ended.sessions, 1);
+    let (status, body) = exchange(&app, &code_form(&code, &verifier), Some((PORTAL, PORTAL_SECRET))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body.get("refresh_token").is_none());
+}

@@ -67,6 +67,15 @@ pub async fn exchange(
         .await?
         .filter(|a| a.status == Status::Active)
         .ok_or_else(|| TokenError::invalid_grant("the account is no longer active"))?;
+    // The sign-in the code came from must still be live: a logout, a
+    // password reset or an admin's "end every session" between the
+    // redirect and the exchange leaves the code worthless.
+    let sid = crate::session::SessionHandle(grant.sid.clone());
+    if p.sessions.get_by_handle(&sid).await?.is_none() {
+        return Err(TokenError::invalid_grant(
+            "the sign-in this code was issued for has ended",
+        ));
+    }
 
     let family = p.new_family(&grant).await?;
     codes::mark_redeemed(
