@@ -358,3 +358,38 @@ async fn a_reauthentication_never_writes_over_an_ended_or_changed_session() {
     let key = format!("{}session:{}", ws.prefix, handle.0);
     assert!(redis::shared().cmd(&["EXISTS", &key]).starts_with(":0"));
 }
+
+/// Index rows are kept past their session (for its portal tokens) and
+/// dropped once past retention: the absolute lifetime plus the code,
+/// refresh and access lifetimes (12 h + 60 s + 12 h + 10 min by default).
+#[tokio::test]
+async fn index_rows_outlive_their_session_then_age_out() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let account = app.provider_account("long.gone").await;
+    let app = &app;
+    let login = move |b: Browser| async move {
+        let (_, challenge) = pkce();
+        b.login(
+            app,
+            &authorize_url(app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
+            "long.gone",
+            PASSWORD,
+        )
+        .await;
+        b.cookie(app, "gatehouse_session").unwrap()
+    };
+    let first = login(Browser::new()).await;
+    let rows = || async { app.state.sql.indexed_sessions(account.id.as_str(), 0).await.unwrap() };
+    // Past the absolute lifetime the session is over, its row is not.
+    app.clock.advance(13 * 3600);
+    assert_eq!(verify(app, Some(&first)).await.status(), 401);
+    login(Browser::new()).await;
+    assert_eq!(rows().await.len(), 2);
+    // Past retention, the next login drops it.
+    app.clock.advance(12 * 3600);
+    login(Browser::new()).await;
+    let left = rows().await;
+    assert_eq!(left.len(), 2, "the first row is gone: {left:?}");
+    assert!(!left.contains(&gatehouse::crypto::token_digest(&first)));
+}
