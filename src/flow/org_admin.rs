@@ -22,7 +22,7 @@ use crate::session::Session;
 use crate::store::org::{DelegationRow, Grant, HistoryFilter, PendingInvitation};
 
 use super::admin::{ADMIN_ROLE, Admin, Scope};
-use super::{Failure, log_store_error};
+use super::{Failure, log_store_error, unavailable};
 
 /// The organization an admin acts on, and who they are.
 #[derive(Debug, Clone)]
@@ -44,18 +44,6 @@ async fn fail(p: &Provider, ctx: &RequestContext, code: FailureCode, actor: Opti
         e = e.username(a.to_string());
     }
     Failure::new(code, p.audit.record(e, ctx).await).detail(why.to_string())
-}
-
-async fn unavailable(p: &Provider, ctx: &RequestContext, e: crate::store::Error) -> Failure {
-    log_store_error(&e);
-    fail(
-        p,
-        ctx,
-        FailureCode::ServiceUnavailable,
-        None,
-        "the store is unavailable",
-    )
-    .await
 }
 
 impl Managed {

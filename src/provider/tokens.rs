@@ -75,14 +75,26 @@ fn secs(n: i64) -> std::time::Duration {
 /// store but no token service, ends tokens the same way.
 pub async fn revoke_family(kv: &Kv, id: &str) -> Result<(), store::Error> {
     let mut doomed = vec![keys::family(id), keys::family_access(id)];
-    if let Some(j) = kv.get(&keys::family(id)).await? {
-        let f: Family = serde_json::from_str(&j).map_err(corrupt)?;
-        doomed.push(keys::refresh_token(&f.current));
+    match family(kv, id).await {
+        Ok(Some(f)) => doomed.push(keys::refresh_token(&f.current)),
+        Ok(None) => {}
+        // Still revoked: without its family key no refresh can write a
+        // successor (the rotation is guarded by it).
+        Err(store::Error::Corrupt(why)) => tracing::error!(family = id, why, "unreadable token family revoked"),
+        Err(e) => return Err(e),
     }
     for a in kv.set_members(&keys::family_access(id)).await? {
         doomed.push(keys::access_token(&a));
     }
     kv.del(&doomed).await
+}
+
+/// A token family as stored.
+async fn family(kv: &Kv, id: &str) -> Result<Option<Family>, store::Error> {
+    match kv.get(&keys::family(id)).await? {
+        None => Ok(None),
+        Some(j) => serde_json::from_str(&j).map(Some).map_err(corrupt),
+    }
 }
 
 /// Revokes every family started under an SSO session; returns how many.
@@ -312,10 +324,7 @@ impl Provider {
     }
 
     pub(crate) async fn family(&self, id: &str) -> Result<Option<Family>, store::Error> {
-        match self.kv.get(&keys::family(id)).await? {
-            None => Ok(None),
-            Some(j) => serde_json::from_str(&j).map(Some).map_err(corrupt),
-        }
+        family(&self.kv, id).await
     }
 
     /// Revokes a family: its current refresh token and every access token it

@@ -160,6 +160,16 @@ impl Kv {
         }
     }
 
+    /// A batch on the in-process store, under one lock (atomic, like MULTI).
+    fn apply(&self, m: &mut MemoryMap, writes: &[Write<'_>]) {
+        for w in writes {
+            match w {
+                Write::Set { key, value, ttl } => m.put(self.k(key), Slot::Str(value.to_string()), *ttl),
+                Write::SetAdd { key, member, ttl } => m.set_add(self.k(key), member, *ttl),
+            }
+        }
+    }
+
     /// Several writes in one atomic round trip, made only while `guard`
     /// exists; `false` (nothing written) when it does not. A refresh
     /// rotates its family this way, so a revocation that lands between
@@ -187,12 +197,7 @@ impl Kv {
                 if m.get(&self.k(guard)).is_none() {
                     return Ok(false);
                 }
-                for w in writes {
-                    match w {
-                        Write::Set { key, value, ttl } => m.put(self.k(key), Slot::Str(value.to_string()), *ttl),
-                        Write::SetAdd { key, member, ttl } => m.set_add(self.k(key), member, *ttl),
-                    }
-                }
+                self.apply(&mut m, writes);
                 Ok(true)
             }
         }
@@ -232,13 +237,9 @@ impl Kv {
                 let _: () = pipe.query_async(&mut c).await.map_err(unavailable)?;
                 Ok(())
             }
-            Backend::Memory(_) => {
-                for w in writes {
-                    match w {
-                        Write::Set { key, value, ttl } => self.set_ex(key, value, *ttl).await?,
-                        Write::SetAdd { key, member, ttl } => self.set_add(key, member, *ttl).await?,
-                    }
-                }
+            Backend::Memory(m) => {
+                let mut m = m.lock().await;
+                self.apply(&mut m, writes);
                 Ok(())
             }
         }
@@ -500,40 +501,10 @@ impl Kv {
         }
     }
 
-    /// Adds `member` to a set and extends the set's expiry to at least `ttl`.
+    /// Adds a member to a set; the set's expiry only ever grows (EXPIRE NX,
+    /// then GT: a longer-lived member is never cut short by a shorter one).
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), Error> {
-        let key = self.k(key);
-        match &self.backend {
-            Backend::Redis(c) => {
-                let mut c = c.clone();
-                let secs = ttl_secs(ttl);
-                // EXPIRE ... GT never shortens a set that a longer-lived
-                // member already extended.
-                let _: () = redis::pipe()
-                    .atomic()
-                    .sadd(&key, member)
-                    .ignore()
-                    .cmd("EXPIRE")
-                    .arg(&key)
-                    .arg(secs)
-                    .arg("NX")
-                    .ignore()
-                    .cmd("EXPIRE")
-                    .arg(&key)
-                    .arg(secs)
-                    .arg("GT")
-                    .ignore()
-                    .query_async(&mut c)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(())
-            }
-            Backend::Memory(m) => {
-                let mut m = m.lock().await;
-                m.set_add(key, member, ttl);
-                Ok(())
-            }
-        }
+        self.write_all(&[Write::SetAdd { key, member, ttl }]).await
     }
 
     pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), Error> {

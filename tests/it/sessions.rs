@@ -14,6 +14,20 @@ async fn verify(app: &TestApp, cookie: Option<&str>) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
+/// Signs `username` in from a new browser; returns its session cookie.
+async fn signed_in(app: &TestApp, username: &str) -> String {
+    let b = Browser::new();
+    let (_, challenge) = pkce();
+    b.login(
+        app,
+        &authorize_url(app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
+        username,
+        PASSWORD,
+    )
+    .await;
+    b.cookie(app, "gatehouse_session").unwrap()
+}
+
 #[tokio::test]
 async fn forward_auth_and_logout_end_the_session_in_redis() {
     let ws = Workspace::new();
@@ -145,16 +159,7 @@ async fn log_out_everywhere_ends_every_session_of_the_account() {
     let account = app.provider_account("many.devices").await;
     let mut sids = Vec::new();
     for _ in 0..3 {
-        let b = Browser::new();
-        let (_, challenge) = pkce();
-        b.login(
-            &app,
-            &authorize_url(&app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
-            "many.devices",
-            PASSWORD,
-        )
-        .await;
-        sids.push(b.cookie(&app, "gatehouse_session").unwrap());
+        sids.push(signed_in(&app, "many.devices").await);
     }
     let sessions = &app.state.provider.sessions;
     assert_eq!(sessions.count_for_account(account.id.as_str()).await.unwrap(), 3);
@@ -314,16 +319,7 @@ async fn a_reauthentication_never_writes_over_an_ended_or_changed_session() {
     let ws = Workspace::new();
     let app = TestApp::spawn(&ws).await;
     let account = app.provider_account("racing.reauth").await;
-    let b = Browser::new();
-    let (_, challenge) = pkce();
-    b.login(
-        &app,
-        &authorize_url(&app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
-        "racing.reauth",
-        PASSWORD,
-    )
-    .await;
-    let sid = b.cookie(&app, "gatehouse_session").unwrap();
+    let sid = signed_in(&app, "racing.reauth").await;
     let id = gatehouse::session::SessionId::parse(&sid).unwrap();
     let sessions = &app.state.provider.sessions;
     let (handle, before) = sessions.get(&id).await.unwrap().unwrap();
@@ -367,28 +363,16 @@ async fn index_rows_outlive_their_session_then_age_out() {
     let ws = Workspace::new();
     let app = TestApp::spawn(&ws).await;
     let account = app.provider_account("long.gone").await;
-    let app = &app;
-    let login = move |b: Browser| async move {
-        let (_, challenge) = pkce();
-        b.login(
-            app,
-            &authorize_url(app, PORTAL, PORTAL_CALLBACK, &challenge, &[]),
-            "long.gone",
-            PASSWORD,
-        )
-        .await;
-        b.cookie(app, "gatehouse_session").unwrap()
-    };
-    let first = login(Browser::new()).await;
+    let first = signed_in(&app, "long.gone").await;
     let rows = || async { app.state.sql.indexed_sessions(account.id.as_str(), 0).await.unwrap() };
     // Past the absolute lifetime the session is over, its row is not.
     app.clock.advance(13 * 3600);
-    assert_eq!(verify(app, Some(&first)).await.status(), 401);
-    login(Browser::new()).await;
+    assert_eq!(verify(&app, Some(&first)).await.status(), 401);
+    signed_in(&app, "long.gone").await;
     assert_eq!(rows().await.len(), 2);
     // Past retention, the next login drops it.
     app.clock.advance(12 * 3600);
-    login(Browser::new()).await;
+    signed_in(&app, "long.gone").await;
     let left = rows().await;
     assert_eq!(left.len(), 2, "the first row is gone: {left:?}");
     assert!(!left.contains(&gatehouse::crypto::token_digest(&first)));

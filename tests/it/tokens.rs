@@ -42,6 +42,22 @@ fn code_form<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
     ]
 }
 
+/// `gatehouse account ARGS` as another process on the running gateway's
+/// configuration (the same database and Redis).
+fn account_cli(ws: &Workspace, app: &TestApp, args: &[&str]) -> std::process::Output {
+    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
+    let cfg = ws.dir.path().join("cli.toml");
+    std::fs::write(&cfg, ws.config_text(port, "")).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["account", "-c"])
+        .arg(&cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
     reqwest::Client::new()
         .get(app.url("/oauth2/userinfo"))
@@ -368,17 +384,7 @@ async fn an_account_disabled_elsewhere_stops_refresh_and_userinfo_within_the_cac
     let (access, mut refresh) = rp.refresh(&app, &login.refresh_token).await.unwrap();
     assert_eq!(userinfo_status(&app, &access).await, 200);
 
-    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
-    let cfg = ws.dir.path().join("cli.toml");
-    std::fs::write(&cfg, ws.config_text(port, "")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(["account", "-c"])
-        .arg(&cfg)
-        .args(["disable", "cached.user"])
-        .output()
-        .unwrap();
+    let out = account_cli(&ws, &app, &["disable", "cached.user"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let disabled_at = std::time::Instant::now();
 
@@ -484,17 +490,7 @@ async fn a_reset_from_the_command_line_revokes_the_portal_tokens_too() {
     let login = rp.login(&app, &Browser::new(), "lost.phone", PASSWORD).await;
     assert_eq!(userinfo_status(&app, &login.access_token).await, 200);
 
-    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
-    let cfg = ws.dir.path().join("cli.toml");
-    std::fs::write(&cfg, ws.config_text(port, "")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(["account", "-c"])
-        .arg(&cfg)
-        .args(["reset-mfa", "lost.phone", "--reason", "phone lost"])
-        .output()
-        .unwrap();
+    let out = account_cli(&ws, &app, &["reset-mfa", "lost.phone", "--reason", "phone lost"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("1 session(s) ended"), "{stdout}");
@@ -554,4 +550,33 @@ async fn a_code_from_a_sign_in_that_has_since_ended_is_refused() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
     assert!(body.get("refresh_token").is_none());
+}
+
+/// A family record that cannot be read does not shield its tokens from
+/// "end every session": the family goes, and with it every refresh.
+#[tokio::test]
+async fn an_unreadable_family_is_still_revoked() {
+    let ws = Workspace::new();
+    let app = TestApp::spawn(&ws).await;
+    let account = app.provider_account("garbled.family").await;
+    let rp = Rp::confidential(PORTAL, PORTAL_SECRET, PORTAL_CALLBACK);
+    let login = rp.login(&app, &Browser::new(), "garbled.family", PASSWORD).await;
+    let key = format!(
+        "{}refresh:{}",
+        ws.prefix,
+        gatehouse::crypto::token_digest(&login.refresh_token)
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(redis::shared().cmd(&["GET", &key]).lines().nth(1).unwrap()).unwrap();
+    let family_key = format!("{}family:{}", ws.prefix, stored["family_id"].as_str().unwrap());
+    redis::shared().cmd(&["SET", &family_key, "{not json", "EX", "600"]);
+
+    let ended = app.state.provider.end_every_session(account.id.as_str()).await.unwrap();
+    assert_eq!((ended.sessions, ended.unrevoked), (1, 0));
+    assert!(redis::shared().cmd(&["EXISTS", &family_key]).starts_with(":0"));
+    assert_eq!(
+        rp.refresh(&app, &login.refresh_token).await.unwrap_err(),
+        "invalid_grant"
+    );
+    assert_eq!(userinfo_status(&app, &login.access_token).await, 401);
 }

@@ -671,13 +671,8 @@ pub async fn history_csv(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin/history", true);
-    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
-    let filter = match history_filter(q.as_deref()) {
-        Ok(f) => f,
-        Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
-    };
-    match org_admin::history(&state.provider, &m, &filter).await {
-        Ok(rows) => {
+    match history_json(&state, &a, q.as_deref(), &ctx.0).await {
+        Ok((m, rows)) => {
             let mut r = org_admin::history_csv(&rows).into_response();
             let h = r.headers_mut();
             h.insert(
@@ -692,7 +687,27 @@ pub async fn history_csv(
             }
             r
         }
-        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
+        Err(r) => r,
+    }
+}
+
+/// The delegation history a query asks for, for the routes that answer in
+/// JSON (the API and the CSV download): refusals and store failures come
+/// back as JSON responses.
+async fn history_json(
+    state: &AppState,
+    a: &Admin,
+    q: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<(Managed, Vec<crate::store::org::DelegationRow>), Response> {
+    let m = managed_json(state, a, q, ctx).await?;
+    let filter = match history_filter(q) {
+        Ok(f) => f,
+        Err(why) => return Err(api_failure(state, FailureCode::InvalidRequest, &why, ctx).await),
+    };
+    match org_admin::history(&state.provider, &m, &filter).await {
+        Ok(rows) => Ok((m, rows)),
+        Err(e) => Err(unavailable_json(state, &e, ctx).await),
     }
 }
 
@@ -806,14 +821,9 @@ pub async fn api_history(
     ctx: Ctx,
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
-    let m = or_return!(managed_json(&state, &a, q.as_deref(), &ctx.0).await);
-    let filter = match history_filter(q.as_deref()) {
-        Ok(f) => f,
-        Err(why) => return api_failure(&state, FailureCode::InvalidRequest, &why, &ctx.0).await,
-    };
-    match org_admin::history(&state.provider, &m, &filter).await {
-        Ok(rows) => Json(json!({ "org": m.org.id, "history": rows })).into_response(),
-        Err(e) => unavailable_json(&state, &e, &ctx.0).await,
+    match history_json(&state, &a, q.as_deref(), &ctx.0).await {
+        Ok((m, rows)) => Json(json!({ "org": m.org.id, "history": rows })).into_response(),
+        Err(r) => r,
     }
 }
 
