@@ -255,8 +255,8 @@ async fn exchange(c: &reqwest::Client, base: &str, code: &str, verifier: &str) -
 }
 
 /// A whole local login through the pages; returns the browser (with its
-/// session cookie) and the token response.
-async fn login(base: &str, username: &str) -> (reqwest::Client, Value) {
+/// session cookie), the token response and the cookie (`name=value`).
+async fn login(base: &str, username: &str) -> (reqwest::Client, Value, String) {
     let c = http();
     let (verifier, challenge) = pkce();
     let r = c.get(authorize_url(base, &challenge)).send().await.unwrap();
@@ -297,9 +297,18 @@ async fn login(base: &str, username: &str) -> (reqwest::Client, Value) {
         .send()
         .await
         .unwrap();
+    let cookie = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("gatehouse_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
     let code = code_of(&location(&r));
     let tokens = exchange(&c, base, &code, &verifier).await;
-    (c, tokens)
+    (c, tokens, cookie)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -861,10 +870,10 @@ async fn main() {
     // needed: each family rotates through the run).
     let mut refresh_tokens: Vec<String> = sessions
         .iter()
-        .map(|(_, t)| t["refresh_token"].as_str().unwrap().to_string())
+        .map(|(_, t, _)| t["refresh_token"].as_str().unwrap().to_string())
         .collect();
     while refresh_tokens.len() < 64 {
-        let (c, first) = &sessions[0];
+        let (c, first, _) = &sessions[0];
         let (verifier, challenge) = pkce();
         let r = c.get(authorize_url(&base, &challenge)).send().await.unwrap();
         let code = code_of(&location(&r));
@@ -875,70 +884,8 @@ async fn main() {
     let tokens_file = dir.path().join("refresh.txt");
     std::fs::write(&tokens_file, refresh_tokens.join("\n") + "\n").unwrap();
     let access = sessions[0].1["access_token"].as_str().unwrap().to_string();
-    // The session cookie value, from a login whose Set-Cookie we read.
-    let cookie = {
-        let c = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let (_, challenge) = pkce();
-        let r = c.get(authorize_url(&base, &challenge)).send().await.unwrap();
-        let csrf_cookie = r.headers()[reqwest::header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let page = c
-            .get(format!("{base}{}", location(&r)))
-            .header("cookie", &csrf_cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let tx = field(&page, "tx");
-        let r = c
-            .post(format!("{base}/login/identify"))
-            .header("cookie", &csrf_cookie)
-            .form(&[
-                ("tx", tx.as_str()),
-                ("csrf", &field(&page, "csrf")),
-                ("username", &format!("bench.user{}", s.logins + 1)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let page = c
-            .get(format!("{base}{}", location(&r)))
-            .header("cookie", &csrf_cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = c
-            .post(format!("{base}/login/password"))
-            .header("cookie", &csrf_cookie)
-            .form(&[
-                ("tx", tx.as_str()),
-                ("csrf", &field(&page, "csrf")),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
-        r.headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("gatehouse_session="))
-            .map(|v| v.split(';').next().unwrap().to_string())
-            .expect("a session cookie")
-    };
+    // The session cookie of the first login, for forward-auth.
+    let cookie = sessions[0].2.clone();
 
     // 1. /auth/verify against redis-benchmark GET at the same concurrency.
     eprintln!("bench: verify");
@@ -1009,7 +956,7 @@ async fn main() {
         // next run starts from fresh families.
         let mut fresh = Vec::new();
         for _ in 0..64 {
-            let (c, _) = &sessions[0];
+            let (c, _, _) = &sessions[0];
             let (verifier, challenge) = pkce();
             let r = c.get(authorize_url(&base, &challenge)).send().await.unwrap();
             let code = code_of(&location(&r));
