@@ -154,6 +154,7 @@ mod tests {
             );
         }
         assert_eq!(normalize_reference("7f3k92qd").as_deref(), Some("7F3K-92QD"));
+        assert_eq!(normalize_reference(" 7f3k 92oL ").as_deref(), Some("7F3K-9201"));
         assert_eq!(normalize_reference("7F3K-92QU"), None);
         assert_eq!(normalize_reference("short"), None);
     }

@@ -419,7 +419,7 @@ async fn diagnose(cfg: Config, action: DiagnoseCmd) -> Result<ExitCode, ExitCode
             })
         }
         DiagnoseCmd::Ref { code, json } => {
-            let Some(reference) = admin::normalize_reference(&code) else {
+            let Some(reference) = gatehouse::crypto::normalize_reference(&code) else {
                 return Err(usage(format!("`{code}` is not a reference (they look like 7F3K-92QD)")));
             };
             let c = Components::open(cfg, Arc::new(SystemClock)).await.map_err(fail)?;

@@ -34,7 +34,7 @@ pub fn step(code: FailureCode) -> &'static str {
             "account activation"
         }
         RecoveryCodeInvalid | RecoveryExpired | RecoveryRateLimited => "password recovery",
-        NotPermitted | SessionRequired | ReauthenticationRequired => "account pages",
+        NotPermitted | NotFound | SessionRequired | ReauthenticationRequired => "account pages",
         CsrfInvalid => "form submission",
         PostLogoutRedirectUriMismatch => "sign-out",
         ServiceUnavailable => "gateway storage (Redis or SQL)",
@@ -119,6 +119,9 @@ pub fn fix(code: FailureCode) -> &'static str {
         }
         AlreadyActivated => "An account exists for this record: help the user recover it instead.",
         NotPermitted => "The account lacks the role for this action.",
+        NotFound => {
+            "Asked for an organization or reference outside the admin's scope, or one that does not exist (the two read alike on purpose)."
+        }
         RecoveryCodeInvalid | RecoveryExpired | RecoveryRateLimited => {
             "The user should request a new code; repeated bursts may be someone targeting the account."
         }

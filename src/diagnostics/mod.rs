@@ -128,6 +128,8 @@ failure_codes! {
         "Sign in with it, or use “Forgot password?” if you no longer know the password.";
     NotPermitted => "not_permitted", 403, "You are not allowed to do that.",
         "Ask your organization's access manager.";
+    NotFound => "not_found", 404, "There is nothing by that name that you can see.",
+        "Check the name or reference; another organization's are not shown.";
     RecoveryCodeInvalid => "recovery_code_invalid", 401, "That recovery code is not right.",
         "Check the code in the message we sent and try again, or ask for a new one.";
     RecoveryExpired => "recovery_expired", 400, "This password reset has expired.",

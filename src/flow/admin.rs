@@ -97,16 +97,6 @@ pub async fn admin(p: &Provider, sid: Option<SessionId>, ctx: &RequestContext) -
     Ok(Admin { viewer, scope })
 }
 
-/// A reference as people type it: any case, with or without the dash.
-pub fn normalize_reference(input: &str) -> Option<String> {
-    let compact: String = input
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (compact.len() == 8).then(|| format!("{}-{}", &compact[..4], &compact[4..]))
-}
-
 /// One stored event, explained for the admin.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventView {
@@ -150,7 +140,7 @@ pub fn view(r: &AuditRecord) -> EventView {
 /// The events behind a reference code the admin may see. An event of
 /// another organization is reported exactly like an unknown reference.
 pub async fn lookup(p: &Provider, admin: &Admin, reference: &str) -> Result<Vec<EventView>, crate::store::Error> {
-    let Some(r) = normalize_reference(reference) else {
+    let Some(r) = crate::crypto::normalize_reference(reference) else {
         return Ok(Vec::new());
     };
     let records = p.audit.by_reference(&r).await?;

@@ -886,49 +886,38 @@ pub async fn concurrent_login(
         )
         .await;
     metrics::counter!("gatehouse_shared_login_suspected_total").increment(1);
-    match policy {
-        ConcurrentSessions::Allow => Ok(()),
-        ConcurrentSessions::EndOthers => {
-            for (h, _) in others {
-                if let Err(e) = p.sessions.delete(h).await {
-                    log_store_error(&e);
-                }
-                if let Err(e) = p.revoke_session_families(&h.0).await {
-                    log_store_error(&e);
-                }
+    // Under `refuse`, a login that proved a second factor is the account's
+    // owner: it ends the other sessions rather than being locked out by a
+    // device left signed in.
+    let end_others = match policy {
+        ConcurrentSessions::Allow => return Ok(()),
+        ConcurrentSessions::EndOthers => true,
+        ConcurrentSessions::Refuse => new.mfa && new.aal >= 2,
+    };
+    if end_others {
+        for (h, _) in others {
+            if let Err(e) = p.sessions.delete(h).await {
+                log_store_error(&e);
             }
-            Ok(())
-        }
-        // A login that proved a second factor is the account's owner: it
-        // ends the other sessions rather than being locked out by a device
-        // left signed in.
-        ConcurrentSessions::Refuse if new.mfa && new.aal >= 2 => {
-            for (h, _) in others {
-                if let Err(e) = p.sessions.delete(h).await {
-                    log_store_error(&e);
-                }
-                if let Err(e) = p.revoke_session_families(&h.0).await {
-                    log_store_error(&e);
-                }
+            if let Err(e) = p.revoke_session_families(&h.0).await {
+                log_store_error(&e);
             }
-            Ok(())
         }
-        ConcurrentSessions::Refuse => {
-            let e = Event::failure(FailureCode::ConcurrentSession)
-                .account(account.id.as_str())
-                .username(account.username.clone())
-                .org(account.org().map(String::from))
-                .detail("expected", "no live session from another address or browser")
-                .detail(
-                    "actual",
-                    format!("{} other session(s) from {}", addresses.len(), addresses.join(", ")),
-                );
-            Err(Failure::new(
-                FailureCode::ConcurrentSession,
-                p.audit.record(e, ctx).await,
-            ))
-        }
+        return Ok(());
     }
+    let e = Event::failure(FailureCode::ConcurrentSession)
+        .account(account.id.as_str())
+        .username(account.username.clone())
+        .org(account.org().map(String::from))
+        .detail("expected", "no live session from another address or browser")
+        .detail(
+            "actual",
+            format!("{} other session(s) from {}", addresses.len(), addresses.join(", ")),
+        );
+    Err(Failure::new(
+        FailureCode::ConcurrentSession,
+        p.audit.record(e, ctx).await,
+    ))
 }
 
 #[cfg(test)]

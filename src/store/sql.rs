@@ -872,12 +872,7 @@ impl Sql {
     }
 
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, Error> {
-        let rows = sqlx::query("SELECT * FROM audit_events ORDER BY at DESC, id LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(audit_from_row).collect::<Result<_, _>>().map_err(db)
+        self.recent_audit_for(None, limit).await
     }
 }
 

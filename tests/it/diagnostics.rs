@@ -82,8 +82,13 @@ async fn failing_saml_logins_are_explained_judged_and_raised_as_one_incident() {
     assert_eq!(h["verdict"]["code"], "sso_attribute_missing");
     assert!(hook.received.lock().unwrap().is_empty(), "no incident for one user");
 
-    // The reference the user quotes, typed the way people type it.
-    let typed = reference.to_lowercase().replace('-', "");
+    // The reference the user quotes, typed the way people type it: lower
+    // case, no dash, and the look-alikes (O for 0, l for 1) mixed up.
+    let typed = reference
+        .to_lowercase()
+        .replace('-', "")
+        .replace('0', "o")
+        .replace('1', "l");
     let page = console.get(&app.url(&format!("/admin/ref?code={typed}"))).await;
     assert_eq!(page.status, 200, "{}", page.body);
     for want in [
@@ -200,8 +205,15 @@ async fn failing_saml_logins_are_explained_judged_and_raised_as_one_incident() {
         .map(|o| o["org_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["northside-clinic"]);
-    let (status, _) = json_get(&nora, &app.url(&format!("/api/admin/ref/{reference}"))).await;
+    let (status, body) = json_get(&nora, &app.url(&format!("/api/admin/ref/{reference}"))).await;
     assert_eq!(status, 404, "another org's reference reads as unknown");
+    assert_eq!(body["error"], "not_found", "{body}");
+    assert!(
+        body["reference"].is_string(),
+        "the refusal has its own reference: {body}"
+    );
+    let (status, body) = json_get(&nora, &app.url(&format!("/api/admin/orgs/{ORG}"))).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{body}");
     assert_eq!(nora.get(&app.url(&format!("/admin/orgs/{ORG}"))).await.status, 404);
     assert_eq!(
         nora.get(&app.url(&format!("/admin/ref?code={reference}"))).await.status,

@@ -453,11 +453,15 @@ pub async fn api_reference(
 ) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
     match admin::lookup(&state.provider, &a, &code).await {
-        Ok(events) if events.is_empty() => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "not_found", "message": "no event with this reference in your scope"})),
-        )
-            .into_response(),
+        Ok(events) if events.is_empty() => {
+            api_failure(
+                &state,
+                FailureCode::NotFound,
+                "no event with this reference in your scope",
+                &ctx.0,
+            )
+            .await
+        }
         Ok(events) => Json(json!({ "reference": events[0].reference, "events": events })).into_response(),
         Err(e) => unavailable_json(&state, &e, &ctx.0).await,
     }
@@ -474,7 +478,13 @@ pub async fn api_orgs(State(state): State<AppState>, headers: HeaderMap, ctx: Ct
 pub async fn api_org(State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>, ctx: Ctx) -> Response {
     let a = guarded!(state, headers, ctx, "/admin", true);
     if state.provider.cfg.org(&org).is_none() || !a.sees(Some(&org)) {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
+        return api_failure(
+            &state,
+            FailureCode::NotFound,
+            "no such organization in your scope",
+            &ctx.0,
+        )
+        .await;
     }
     match state.health.org(&org, &state.federation).await {
         Ok(h) => Json(json!(h)).into_response(),
@@ -508,7 +518,13 @@ pub async fn api_preflight(
         return api_failure(&state, FailureCode::CsrfInvalid, why, &ctx.0).await;
     }
     if state.provider.cfg.org(&org).is_none() || !a.sees(Some(&org)) {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
+        return api_failure(
+            &state,
+            FailureCode::NotFound,
+            "no such organization in your scope",
+            &ctx.0,
+        )
+        .await;
     }
     let report = preflight::run(&state.provider.cfg, &state.federation, &org, state.provider.clock.now()).await;
     Json(json!(report)).into_response()
@@ -712,7 +728,13 @@ async fn history_json(
 }
 
 fn review_days(q: Option<&str>) -> i64 {
-    query_param(q, "days")
+    days_or_default(&query_param(q, "days"))
+}
+
+/// The access review's look-back: 1 to 3650 days, 90 when absent or out of
+/// range.
+fn days_or_default(typed: &str) -> i64 {
+    typed
         .parse::<i64>()
         .ok()
         .filter(|d| (1..=3650).contains(d))
@@ -779,11 +801,7 @@ pub async fn review_submit(
         }
         revoked += 1;
     }
-    let days = form
-        .get("days")
-        .and_then(|d| d.parse::<i64>().ok())
-        .filter(|d| (1..=3650).contains(d))
-        .unwrap_or(90);
+    let days = days_or_default(form.get("days").map_or("", |d| d));
     review_view(&state, &m, days, &browser, Some(format!("{revoked} role(s) revoked."))).await
 }
 
