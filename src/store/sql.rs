@@ -850,6 +850,20 @@ impl Sql {
             .map_err(db)
     }
 
+    /// The accounts of an organization with an event of `kind` after `since`.
+    pub async fn accounts_with_event(&self, org_id: &str, kind: &str, since: i64) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT account_id FROM audit_events \
+             WHERE org_id = $1 AND kind = $2 AND at > $3 AND account_id IS NOT NULL",
+        )
+        .bind(org_id)
+        .bind(kind)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
     /// Recent events, optionally of one organization, newest first.
     pub async fn recent_audit_for(&self, org_id: Option<&str>, limit: i64) -> Result<Vec<AuditRecord>, Error> {
         let rows = match org_id {
